@@ -1,0 +1,145 @@
+//! `chat-local`: the whole backend on a laptop. Same routes, same handlers as the Lambdas, behind
+//! an API Gateway (payload v2) emulation; embedded persistent store by default.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chat_shared::config::{generate_secret, AwsStoreConfig, Config, COURSE_VISITOR_SALT};
+use chat_shared::state::init_tracing;
+use chat_shared::store::dynamo::{self, DynamoUserStore};
+use chat_shared::{AppError, AppResult, AppState};
+
+const USAGE: &str =
+    "usage: chat-local [--listen ADDR] [--data-dir DIR] [--dynamodb-endpoint URL --redis-url URL] [--users-table NAME]
+
+  --listen ADDR             address to serve on (default 127.0.0.1:3000)
+  --data-dir DIR            embedded store and generated JWT secret (default ./.chat-local)
+  --dynamodb-endpoint URL   use DynamoDB at URL (AWS_ENDPOINT_URL_DYNAMODB works too) ...
+  --redis-url URL           ... and Redis at URL instead of the embedded store
+  --users-table NAME        DynamoDB table (default $USERS_TABLE or chat-users); created if missing
+
+Environment: VISITOR_SALT (default: the course's published salt), JWT_SECRET (default: generated
+once into the data dir), TOKEN_TTL_SECONDS, ASSET_BASE, RUST_LOG.";
+
+struct Args {
+    listen: String,
+    data_dir: PathBuf,
+    dynamodb_endpoint: Option<String>,
+    redis_url: Option<String>,
+    users_table: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        listen: "127.0.0.1:3000".to_owned(),
+        data_dir: PathBuf::from(".chat-local"),
+        dynamodb_endpoint: None,
+        redis_url: None,
+        users_table: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            return Err(String::new());
+        }
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--listen" => args.listen = value,
+            "--data-dir" => args.data_dir = PathBuf::from(value),
+            "--dynamodb-endpoint" => args.dynamodb_endpoint = Some(value),
+            "--redis-url" => args.redis_url = Some(value),
+            "--users-table" => args.users_table = Some(value),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(args)
+}
+
+/// Development defaults, allowed here only: the course salt and a JWT secret kept in the data dir.
+fn local_config(data_dir: &Path) -> AppResult<Config> {
+    let salt =
+        std::env::var("VISITOR_SALT").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| COURSE_VISITOR_SALT.to_owned());
+    let secret = match std::env::var("JWT_SECRET").ok().filter(|s| !s.is_empty()) {
+        Some(secret) => secret,
+        None => {
+            let file = data_dir.join("jwt-secret");
+            let io = |e: std::io::Error| AppError::Config(format!("{}: {e}", file.display()));
+            match std::fs::read_to_string(&file) {
+                Ok(secret) => secret.trim().to_owned(),
+                Err(_) => {
+                    std::fs::create_dir_all(data_dir).map_err(io)?;
+                    let secret = generate_secret();
+                    std::fs::write(&file, &secret).map_err(io)?;
+                    secret
+                }
+            }
+        }
+    };
+    Config::build(salt, secret.into_bytes())
+}
+
+async fn build_state(args: &Args) -> AppResult<(AppState, String)> {
+    let config = local_config(&args.data_dir)?;
+    let dynamodb_endpoint = args.dynamodb_endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok());
+    if dynamodb_endpoint.is_none() && args.redis_url.is_none() {
+        let state = AppState::embedded(config, &args.data_dir)?;
+        return Ok((state, format!("embedded store in {}", args.data_dir.display())));
+    }
+    let redis_url =
+        args.redis_url.clone().ok_or_else(|| AppError::Config("--redis-url is required with DynamoDB".into()))?;
+    let stores = AwsStoreConfig {
+        users_table: args
+            .users_table
+            .clone()
+            .or_else(|| std::env::var("USERS_TABLE").ok())
+            .unwrap_or_else(|| "chat-users".into()),
+        redis_url,
+    };
+    let state = AppState::aws(config, &stores, dynamodb_endpoint.as_deref()).await?;
+    DynamoUserStore::new(dynamo::client(dynamodb_endpoint.as_deref()).await, &stores.users_table)
+        .create_table_if_missing()
+        .await?;
+    let endpoint = dynamodb_endpoint.as_deref().unwrap_or("AWS");
+    Ok((state, format!("DynamoDB table {} at {endpoint}, Redis at {}", stores.users_table, stores.redis_url)))
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    init_tracing();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(problem) => {
+            if !problem.is_empty() {
+                eprintln!("chat-local: {problem}");
+            }
+            eprintln!("{USAGE}");
+            return std::process::ExitCode::from(if problem.is_empty() { 0 } else { 2 });
+        }
+    };
+    let (state, store) = match build_state(&args).await {
+        Ok(built) => built,
+        Err(e) => {
+            eprintln!("chat-local: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(&args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("chat-local: cannot listen on {}: {e}", args.listen);
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(args.listen.clone());
+    println!("chat-local listening on http://{addr} ({store})");
+    let app =
+        chat_functions::local::router(Arc::new(state)).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        eprintln!("chat-local: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
+    std::process::ExitCode::SUCCESS
+}

@@ -1,0 +1,93 @@
+//! The route table: which handler serves which method and path, and which Lambda binary it is.
+//! `chat-local` dispatches with it; template.yaml declares the same routes for API Gateway.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chat_shared::AppState;
+use lambda_http::{Body, Request, Response};
+
+use crate::handlers;
+
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+pub type Handler = fn(Arc<AppState>, Request) -> HandlerFuture;
+
+pub struct Route {
+    pub method: &'static str,
+    /// API Gateway route path; `{name}` segments become path parameters.
+    pub path: &'static str,
+    /// The Lambda binary serving it (`functions/src/bin/<bin>.rs`).
+    pub bin: &'static str,
+    pub handler: Handler,
+}
+
+macro_rules! route {
+    ($method:literal, $path:literal, $bin:literal, $handler:path) => {
+        Route { method: $method, path: $path, bin: $bin, handler: |state, req| Box::pin($handler(state, req)) }
+    };
+}
+
+pub static ROUTES: &[Route] = &[
+    route!("POST", "/api/regChat", "reg-chat", handlers::reg_chat),
+    route!("POST", "/api/loginChat", "login-chat", handlers::login_chat),
+    route!("POST", "/api/chat/logout", "logout", handlers::logout),
+    route!("POST", "/api/visitorRegister", "visitor-register", handlers::visitor_register),
+    route!("POST", "/api/visitorregChat", "visitor-reg-chat", handlers::visitor_reg_chat),
+    route!("POST", "/api/visitorloginChat", "visitor-login-chat", handlers::visitor_login_chat),
+    route!("GET", "/api/userinfo/{uuid}", "user-info", handlers::user_info),
+];
+
+/// The `$default` route's binary and handler (preflight and 404).
+pub static DEFAULT_ROUTE: Route = route!("ANY", "$default", "not-found", handlers::not_found);
+
+/// Matches a path against a route path, returning its path parameters.
+pub fn match_path(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+    let mut params = Vec::new();
+    let mut want = template.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') && !g.is_empty() => {
+                params.push((w[1..w.len() - 1].to_owned(), g.to_owned()));
+            }
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
+        }
+    }
+}
+
+/// The route for a method and path, with its path parameters; `None` → `$default`.
+pub fn find(method: &str, path: &str) -> Option<(&'static Route, Vec<(String, String)>)> {
+    ROUTES.iter().find_map(|r| {
+        if r.method != method {
+            return None;
+        }
+        match_path(r.path, path).map(|p| (r, p))
+    })
+}
+
+/// The route whose Lambda binary is `bin`.
+pub fn by_bin(bin: &str) -> Option<&'static Route> {
+    ROUTES.iter().chain(std::iter::once(&DEFAULT_ROUTE)).find(|r| r.bin == bin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_exactly_with_parameters() {
+        assert_eq!(
+            match_path("/api/userinfo/{uuid}", "/api/userinfo/abc"),
+            Some(vec![("uuid".to_owned(), "abc".to_owned())])
+        );
+        assert_eq!(match_path("/api/userinfo/{uuid}", "/api/userinfo/"), None);
+        assert_eq!(match_path("/api/userinfo/{uuid}", "/api/userinfo/a/b"), None);
+        assert_eq!(match_path("/api/regChat", "/api/regChat/"), None, "no trailing slash");
+        assert_eq!(match_path("/api/regChat", "/api/regchat"), None, "case-sensitive");
+        assert!(find("GET", "/api/regChat").is_none(), "unknown method on a known path is a 404");
+        assert_eq!(find("POST", "/api/regChat").map(|(r, _)| r.bin), Some("reg-chat"));
+    }
+}

@@ -1,0 +1,101 @@
+//! Configuration from the environment (names as in the spec and the README).
+
+use std::env;
+
+use crate::error::{AppError, AppResult};
+
+/// The course's published client salt: existing clients sign visitor requests with it.
+/// Only `chat-local` may fall back to it; deployed functions must be configured explicitly.
+pub const COURSE_VISITOR_SALT: &str = "45ncashdaksh2!#@3nxjdas*_259";
+pub const DEFAULT_ASSET_BASE: &str = "https://docs-51yrc-com.oss-cn-hangzhou.aliyuncs.com";
+pub const DEFAULT_TOKEN_TTL_SECONDS: u64 = 2_592_000;
+/// HS256 keys shorter than the hash output weaken the signature.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Settings of the domain services.
+#[derive(Clone)]
+pub struct Config {
+    /// `VISITOR_SALT`: shared salt of the visitor request signature.
+    pub visitor_salt: String,
+    /// `JWT_SECRET`: HS256 key of chat tokens.
+    pub jwt_secret: Vec<u8>,
+    /// `TOKEN_TTL_SECONDS`: lifetime of a chat token and of its Redis entry.
+    pub token_ttl_seconds: u64,
+    /// `ASSET_BASE`: base URL of the default avatars.
+    pub asset_base: String,
+}
+
+impl std::fmt::Debug for Config {
+    // Never print the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("token_ttl_seconds", &self.token_ttl_seconds)
+            .field("asset_base", &self.asset_base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A required variable; a missing or empty one fails the cold start naming it.
+pub fn required_var(name: &str) -> AppResult<String> {
+    match env::var(name) {
+        Ok(v) if !v.is_empty() => Ok(v),
+        _ => Err(AppError::Config(format!("missing required environment variable {name}"))),
+    }
+}
+
+fn optional_var(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl Config {
+    /// Strict configuration for deployed functions: secrets must be set.
+    pub fn from_env() -> AppResult<Config> {
+        let visitor_salt = required_var("VISITOR_SALT")?;
+        let jwt_secret = required_var("JWT_SECRET")?;
+        Config::build(visitor_salt, jwt_secret.into_bytes())
+    }
+
+    /// Configuration with explicit secrets and the other values from the environment.
+    pub fn build(visitor_salt: String, jwt_secret: Vec<u8>) -> AppResult<Config> {
+        if jwt_secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(AppError::Config(format!("JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")));
+        }
+        let token_ttl_seconds =
+            match optional_var("TOKEN_TTL_SECONDS") {
+                None => DEFAULT_TOKEN_TTL_SECONDS,
+                Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    AppError::Config(format!("TOKEN_TTL_SECONDS must be a positive integer, got {v:?}"))
+                })?,
+            };
+        let asset_base = optional_var("ASSET_BASE").unwrap_or_else(|| DEFAULT_ASSET_BASE.to_owned());
+        Ok(Config { visitor_salt, jwt_secret, token_ttl_seconds, asset_base })
+    }
+
+    /// Default avatar of a user.
+    pub fn default_user_avatar(&self) -> String {
+        format!("{}/chat/user.jpg", self.asset_base.trim_end_matches('/'))
+    }
+}
+
+/// Settings of the AWS-backed stores.
+#[derive(Debug, Clone)]
+pub struct AwsStoreConfig {
+    /// `USERS_TABLE`
+    pub users_table: String,
+    /// `REDIS_URL` (`rediss://` on ElastiCache)
+    pub redis_url: String,
+}
+
+impl AwsStoreConfig {
+    pub fn from_env() -> AppResult<AwsStoreConfig> {
+        Ok(AwsStoreConfig { users_table: required_var("USERS_TABLE")?, redis_url: required_var("REDIS_URL")? })
+    }
+}
+
+/// A fresh random secret (hex of 32 random bytes) for development setups.
+pub fn generate_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}

@@ -1,0 +1,54 @@
+//! The state a function builds once per cold start and shares across requests.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::{AwsStoreConfig, Config};
+use crate::error::AppResult;
+use crate::store::dynamo::{self, DynamoUserStore};
+use crate::store::embedded::{EmbeddedDb, EmbeddedSessionCache, EmbeddedUserStore};
+use crate::store::redis::RedisSessionCache;
+use crate::store::{SessionCache, UserStore};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Config,
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionCache>,
+}
+
+impl AppState {
+    /// Deployed functions: strict configuration, DynamoDB and Redis from the environment.
+    pub async fn from_env() -> AppResult<AppState> {
+        let config = Config::from_env()?;
+        let stores = AwsStoreConfig::from_env()?;
+        AppState::aws(config, &stores, None).await
+    }
+
+    /// DynamoDB (optionally at `endpoint`) and Redis.
+    pub async fn aws(config: Config, stores: &AwsStoreConfig, endpoint: Option<&str>) -> AppResult<AppState> {
+        let client = dynamo::client(endpoint).await;
+        Ok(AppState {
+            config,
+            users: Arc::new(DynamoUserStore::new(client, &stores.users_table)),
+            sessions: Arc::new(RedisSessionCache::connect(&stores.redis_url)?),
+        })
+    }
+
+    /// The embedded persistent store under `dir` (chat-local's default).
+    pub fn embedded(config: Config, dir: &Path) -> AppResult<AppState> {
+        let db = EmbeddedDb::open(dir)?;
+        Ok(AppState {
+            config,
+            users: Arc::new(EmbeddedUserStore::new(db.clone())),
+            sessions: Arc::new(EmbeddedSessionCache::new(db)),
+        })
+    }
+}
+
+/// Logs as JSON-less plain lines to stdout (CloudWatch adds timestamps); `RUST_LOG` filters.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).without_time().try_init();
+}

@@ -1,0 +1,449 @@
+//! DynamoDB adapter of [`UserStore`].
+//!
+//! One table keyed by `pk`:
+//! * `USER#<id>`: the user row (with its `userinfo` map); GSIs `uuid-index` and
+//!   `devicefingeruuid-index` (sparse: only visitors carry a device id).
+//! * `USERNAME#<lowercase name>` → `user_id`: the username reservation, written in the same
+//!   transaction as the user, so uniqueness never depends on an (eventually consistent) GSI read.
+//! * `DEVICE#<device id>` → `user_id`: the device's binding to its visitor account.
+//! * `COUNTER#<entity>` → `n`: atomic id counters.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    Update,
+};
+use aws_sdk_dynamodb::Client;
+
+use super::{Created, DeviceBinding, LoginUpdate, Upgraded, UserStore};
+use crate::error::{AppError, AppResult};
+use crate::model::{username_key, DeviceStats, NewUser, Role, User, UserInfo};
+
+pub const UUID_INDEX: &str = "uuid-index";
+pub const DEVICE_INDEX: &str = "devicefingeruuid-index";
+/// TTL attribute of items that expire (offline messages, logs).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Builds the DynamoDB client once per cold start. `endpoint` points it at an emulator
+/// (or use the SDK's standard `AWS_ENDPOINT_URL_DYNAMODB`); local endpoints get dummy
+/// credentials and a region when the environment has none.
+pub async fn client(endpoint: Option<&str>) -> Client {
+    let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(8))
+        .build();
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(&shared).timeout_config(timeouts);
+    if let Some(url) = endpoint {
+        builder = builder.endpoint_url(url);
+        if shared.credentials_provider().is_none() || std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            builder = builder.credentials_provider(Credentials::new("local", "local", None, None, "chat-local"));
+        }
+        if shared.region().is_none() {
+            builder = builder.region(Region::new("us-east-1"));
+        }
+    }
+    Client::from_conf(builder.build())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn dynamo_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    op: &str,
+    e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> AppError {
+    AppError::internal(format_args!("dynamodb {op}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e)))
+}
+
+fn get_s(item: &Item, key: &str) -> Option<String> {
+    item.get(key).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn get_n(item: &Item, key: &str) -> Option<i64> {
+    item.get(key).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+fn put_opt_s(item: &mut Item, key: &str, value: &Option<String>) {
+    if let Some(v) = value {
+        item.insert(key.to_owned(), s(v));
+    }
+}
+
+fn user_pk(id: i64) -> String {
+    format!("USER#{id}")
+}
+
+fn username_pk(username: &str) -> String {
+    format!("USERNAME#{}", username_key(username))
+}
+
+fn device_pk(device_id: &str) -> String {
+    format!("DEVICE#{device_id}")
+}
+
+fn user_to_item(u: &User) -> Item {
+    let mut item: Item = HashMap::from([
+        ("pk".to_owned(), s(user_pk(u.id))),
+        ("id".to_owned(), n(u.id)),
+        ("uuid".to_owned(), s(&u.uuid)),
+        ("username".to_owned(), s(&u.username)),
+        ("password".to_owned(), s(&u.password)),
+        ("nickname".to_owned(), s(&u.nickname)),
+        ("avatar".to_owned(), s(&u.avatar)),
+        ("uniplatform".to_owned(), s(&u.stats.uniplatform)),
+        ("devicemodel".to_owned(), s(&u.stats.devicemodel)),
+        ("deviceos".to_owned(), s(&u.stats.deviceos)),
+        ("devicebrand".to_owned(), s(&u.stats.devicebrand)),
+        ("userset".to_owned(), s(&u.userset)),
+        ("invite_confirm".to_owned(), n(u.invite_confirm)),
+        ("status".to_owned(), n(u.status)),
+        ("role".to_owned(), s(u.role.as_str())),
+        ("registered_at".to_owned(), n(u.registered_at)),
+        ("created_at".to_owned(), n(u.created_at)),
+        ("updated_at".to_owned(), n(u.updated_at)),
+    ]);
+    // GSI key attributes cannot be empty strings: registered users simply lack the attribute.
+    if !u.devicefingeruuid.is_empty() {
+        item.insert("devicefingeruuid".to_owned(), s(&u.devicefingeruuid));
+    }
+    if let Some(t) = u.last_login {
+        item.insert("last_login".to_owned(), n(t));
+    }
+    let i = &u.userinfo;
+    let mut info: Item = HashMap::from([("gender".to_owned(), s(&i.gender))]);
+    if let Some(b) = i.birthday {
+        info.insert("birthday".to_owned(), n(b));
+    }
+    put_opt_s(&mut info, "bio", &i.bio);
+    put_opt_s(&mut info, "location", &i.location);
+    put_opt_s(&mut info, "website", &i.website);
+    item.insert("userinfo".to_owned(), AttributeValue::M(info));
+    item
+}
+
+fn user_from_item(item: &Item) -> AppResult<User> {
+    let corrupt = |field: &str| AppError::internal(format_args!("dynamodb: user item without {field}"));
+    let text = |k: &str| get_s(item, k).unwrap_or_default();
+    let info = item.get("userinfo").and_then(|v| v.as_m().ok());
+    let userinfo = match info {
+        Some(m) => UserInfo {
+            gender: get_s(m, "gender").unwrap_or_else(|| "unknown".to_owned()),
+            birthday: get_n(m, "birthday"),
+            bio: get_s(m, "bio"),
+            location: get_s(m, "location"),
+            website: get_s(m, "website"),
+        },
+        None => UserInfo::default(),
+    };
+    Ok(User {
+        id: get_n(item, "id").ok_or_else(|| corrupt("id"))?,
+        uuid: get_s(item, "uuid").ok_or_else(|| corrupt("uuid"))?,
+        username: get_s(item, "username").ok_or_else(|| corrupt("username"))?,
+        password: text("password"),
+        nickname: text("nickname"),
+        avatar: text("avatar"),
+        devicefingeruuid: text("devicefingeruuid"),
+        stats: DeviceStats {
+            uniplatform: text("uniplatform"),
+            devicemodel: text("devicemodel"),
+            deviceos: text("deviceos"),
+            devicebrand: text("devicebrand"),
+        },
+        userset: text("userset"),
+        invite_confirm: get_n(item, "invite_confirm").unwrap_or(0),
+        status: get_n(item, "status").unwrap_or(1),
+        role: get_s(item, "role").and_then(|r| Role::parse(&r)).ok_or_else(|| corrupt("role"))?,
+        last_login: get_n(item, "last_login"),
+        registered_at: get_n(item, "registered_at").unwrap_or(0),
+        created_at: get_n(item, "created_at").unwrap_or(0),
+        updated_at: get_n(item, "updated_at").unwrap_or(0),
+        userinfo,
+    })
+}
+
+/// Which items of a cancelled transaction failed their condition.
+fn failed_conditions(
+    err: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> Option<Vec<bool>> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+            Some(e.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect())
+        }
+        _ => None,
+    }
+}
+
+fn put(table: &str, item: Item, condition: &str, values: Option<Item>) -> AppResult<TransactWriteItem> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition)
+        .set_expression_attribute_values(values)
+        .build()
+        .map_err(AppError::internal)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+#[derive(Clone)]
+pub struct DynamoUserStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoUserStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoUserStore { client, table: table.into() }
+    }
+
+    /// Next value of a per-entity counter (ids are never reused).
+    async fn next_id(&self, entity: &str) -> AppResult<i64> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("COUNTER#{entity}")))
+            .update_expression("ADD n :one")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("UpdateItem counter", e))?;
+        out.attributes().and_then(|a| get_n(a, "n")).ok_or_else(|| AppError::internal("dynamodb: counter without n"))
+    }
+
+    async fn get_item(&self, pk: String) -> AppResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// Follows a `user_id` reference item to its user.
+    async fn follow(&self, pk: String) -> AppResult<Option<User>> {
+        match self.get_item(pk).await?.and_then(|i| get_n(&i, "user_id")) {
+            Some(id) => self.get(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Creates the table with its indexes and TTL when it does not exist (chat-local, tests).
+    /// Deployed stacks get the same table from template.yaml.
+    pub async fn create_table_if_missing(&self) -> AppResult<()> {
+        if self.client.describe_table().table_name(&self.table).send().await.is_ok() {
+            return Ok(());
+        }
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(AppError::internal)
+        };
+        let hash = |name: &str| {
+            KeySchemaElement::builder().attribute_name(name).key_type(KeyType::Hash).build().map_err(AppError::internal)
+        };
+        let index = |index: &str, key: &str| -> AppResult<GlobalSecondaryIndex> {
+            GlobalSecondaryIndex::builder()
+                .index_name(index)
+                .key_schema(hash(key)?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .map_err(AppError::internal)
+        };
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("uuid")?)
+            .attribute_definitions(attr("devicefingeruuid")?)
+            .key_schema(hash("pk")?)
+            .global_secondary_indexes(index(UUID_INDEX, "uuid")?)
+            .global_secondary_indexes(index(DEVICE_INDEX, "devicefingeruuid")?)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("CreateTable", e))?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .enabled(true)
+                    .build()
+                    .map_err(AppError::internal)?,
+            )
+            .send()
+            .await
+            .map_err(|e| dynamo_error("UpdateTimeToLive", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoUserStore {
+    async fn create(&self, new_user: NewUser, device: Option<DeviceBinding>) -> AppResult<Created> {
+        let id = self.next_id("user").await?;
+        let user = new_user.into_user(id);
+        let mut items = vec![
+            put(&self.table, user_to_item(&user), "attribute_not_exists(pk)", None)?,
+            put(
+                &self.table,
+                HashMap::from([("pk".to_owned(), s(username_pk(&user.username))), ("user_id".to_owned(), n(id))]),
+                "attribute_not_exists(pk)",
+                None,
+            )?,
+        ];
+        if let Some(binding) = &device {
+            let item =
+                HashMap::from([("pk".to_owned(), s(device_pk(&binding.device_id))), ("user_id".to_owned(), n(id))]);
+            items.push(match binding.replaces {
+                None => put(&self.table, item, "attribute_not_exists(pk)", None)?,
+                Some(old) => {
+                    put(&self.table, item, "user_id = :old", Some(HashMap::from([(":old".to_owned(), n(old))])))?
+                }
+            });
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Created::Created(Box::new(user))),
+            Err(e) => match failed_conditions(&e) {
+                Some(failed) if failed.get(2) == Some(&true) => Ok(Created::DeviceRebound),
+                Some(failed) if failed.get(1) == Some(&true) => Ok(Created::UsernameTaken),
+                _ => Err(dynamo_error("TransactWriteItems create user", e)),
+            },
+        }
+    }
+
+    async fn get(&self, id: i64) -> AppResult<Option<User>> {
+        self.get_item(user_pk(id)).await?.map(|i| user_from_item(&i)).transpose()
+    }
+
+    async fn find_by_username(&self, username: &str) -> AppResult<Option<User>> {
+        self.follow(username_pk(username)).await
+    }
+
+    async fn find_by_uuid(&self, uuid: &str) -> AppResult<Option<User>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(UUID_INDEX)
+            .key_condition_expression("#u = :u")
+            .expression_attribute_names("#u", "uuid")
+            .expression_attribute_values(":u", s(uuid))
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("Query uuid-index", e))?;
+        out.items().first().map(user_from_item).transpose()
+    }
+
+    async fn find_by_device(&self, device_id: &str) -> AppResult<Option<User>> {
+        self.follow(device_pk(device_id)).await
+    }
+
+    async fn record_login(&self, id: i64, at: i64, update: LoginUpdate) -> AppResult<()> {
+        let mut set = vec!["last_login = :t", "updated_at = :t"];
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(id)))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", n(at));
+        if let Some(hash) = update.rehash {
+            set.push("#pw = :h");
+            request = request.expression_attribute_names("#pw", "password").expression_attribute_values(":h", s(hash));
+        }
+        if let Some(stats) = update.stats {
+            set.extend(["uniplatform = :p", "devicemodel = :m", "deviceos = :o", "devicebrand = :b"]);
+            request = request
+                .expression_attribute_values(":p", s(stats.uniplatform))
+                .expression_attribute_values(":m", s(stats.devicemodel))
+                .expression_attribute_values(":o", s(stats.deviceos))
+                .expression_attribute_values(":b", s(stats.devicebrand));
+        }
+        request
+            .update_expression(format!("SET {}", set.join(", ")))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("UpdateItem login", e))?;
+        Ok(())
+    }
+
+    async fn upgrade_visitor(&self, user: &User, username: &str, password_hash: &str, at: i64) -> AppResult<Upgraded> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(user.id)))
+            .update_expression("SET #un = :u, #pw = :h, #r = :user, last_login = :t, updated_at = :t")
+            .condition_expression("#r = :visitor AND #s = :one")
+            .expression_attribute_names("#un", "username")
+            .expression_attribute_names("#pw", "password")
+            .expression_attribute_names("#r", "role")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":u", s(username))
+            .expression_attribute_values(":h", s(password_hash))
+            .expression_attribute_values(":user", s(Role::User.as_str()))
+            .expression_attribute_values(":visitor", s(Role::Visitor.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":t", n(at))
+            .build()
+            .map_err(AppError::internal)?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        if username_key(username) != username_key(&user.username) {
+            items.push(put(
+                &self.table,
+                HashMap::from([("pk".to_owned(), s(username_pk(username))), ("user_id".to_owned(), n(user.id))]),
+                "attribute_not_exists(pk)",
+                None,
+            )?);
+            let release = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(username_pk(&user.username)))
+                .condition_expression("user_id = :id")
+                .expression_attribute_values(":id", n(user.id))
+                .build()
+                .map_err(AppError::internal)?;
+            items.push(TransactWriteItem::builder().delete(release).build());
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => {
+                let mut upgraded = user.clone();
+                upgraded.username = username.to_owned();
+                upgraded.password = password_hash.to_owned();
+                upgraded.role = Role::User;
+                upgraded.last_login = Some(at);
+                upgraded.updated_at = at;
+                Ok(Upgraded::Upgraded(Box::new(upgraded)))
+            }
+            Err(e) => match failed_conditions(&e) {
+                Some(failed) if failed.first() == Some(&true) => Ok(Upgraded::NotAnActiveVisitor),
+                Some(failed) if failed.get(1) == Some(&true) => Ok(Upgraded::UsernameTaken),
+                _ => Err(dynamo_error("TransactWriteItems upgrade visitor", e)),
+            },
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The HTTP edge: reading an API Gateway (payload v2) request into [`Params`] and writing the
+//! `{msg, data}` envelope with CORS headers (spec 1.1–1.3).
+
+use std::collections::HashMap;
+
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Map, Value};
+
+use crate::error::{envelope, AppError, AppResult};
+use crate::validate::Params;
+
+/// Egg's `jsonLimit` / `formLimit`.
+pub const BODY_LIMIT_BYTES: usize = 100 * 1024;
+
+const CORS: [(&str, &str); 3] = [
+    ("access-control-allow-origin", "*"),
+    ("access-control-allow-methods", "GET,POST,OPTIONS"),
+    ("access-control-allow-headers", "Content-Type,token,X-Security-Sign,Authorization"),
+];
+
+/// A request header as a string, `None` when absent, empty or not UTF-8.
+pub fn header_value<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty())
+}
+
+/// The request path as the client sent it (API Gateway's `rawPath`).
+pub fn raw_path(req: &Request) -> &str {
+    let raw = req.raw_http_path();
+    if raw.is_empty() {
+        req.uri().path()
+    } else {
+        raw
+    }
+}
+
+/// Reads path, body and query parameters of a request (spec 1.2).
+pub fn params(req: &Request) -> AppResult<Params> {
+    let path: HashMap<String, String> =
+        req.path_parameters().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let mut query: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in req.query_string_parameters().iter() {
+        query.entry(array_key(k).to_owned()).or_default().push(v.to_owned());
+    }
+    Ok(Params::new(path, parse_body(req)?, query))
+}
+
+/// `a[]` names the array `a` (qs semantics).
+fn array_key(key: &str) -> &str {
+    key.strip_suffix("[]").unwrap_or(key)
+}
+
+fn parse_body(req: &Request) -> AppResult<Map<String, Value>> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > BODY_LIMIT_BYTES {
+        return Err(AppError::PayloadTooLarge);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    let content_type = header_value(req, "content-type").unwrap_or("").to_ascii_lowercase();
+    let is_json = if content_type.is_empty() {
+        bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+    } else {
+        content_type.starts_with("application/json") || content_type.contains("+json")
+    };
+    if is_json {
+        return match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => Ok(map),
+            // Egg's strict body parser accepts arrays but no route reads them.
+            Ok(Value::Array(_)) => Ok(Map::new()),
+            _ => Err(AppError::BadJson),
+        };
+    }
+    if content_type.is_empty() || content_type.starts_with("application/x-www-form-urlencoded") {
+        return Ok(parse_form(bytes));
+    }
+    // multipart and other types carry nothing any route reads.
+    Ok(Map::new())
+}
+
+/// Form bodies with qs semantics: repeated keys and `a[]` keys become arrays.
+fn parse_form(bytes: &[u8]) -> Map<String, Value> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes).unwrap_or_default();
+    let mut map = Map::new();
+    for (key, value) in pairs {
+        let is_array = key.ends_with("[]");
+        let key = array_key(&key).to_owned();
+        match map.get_mut(&key) {
+            Some(Value::Array(items)) => items.push(Value::String(value)),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, Value::String(value)]);
+            }
+            None if is_array => {
+                map.insert(key, Value::Array(vec![Value::String(value)]));
+            }
+            None => {
+                map.insert(key, Value::String(value));
+            }
+        }
+    }
+    map
+}
+
+/// The chat token of an HTTP request: header `token`, then `?token=`, then body `token` (spec 2.1).
+pub fn chat_token(req: &Request, params: &Params) -> Option<String> {
+    if let Some(t) = header_value(req, "token") {
+        return Some(t.to_owned());
+    }
+    if let Some(t) = req.query_string_parameters().first("token").filter(|t| !t.is_empty()) {
+        return Some(t.to_owned());
+    }
+    params.body_value("token")
+}
+
+fn with_cors(mut builder: lambda_http::http::response::Builder) -> lambda_http::http::response::Builder {
+    for (name, value) in CORS {
+        builder = builder.header(name, value);
+    }
+    builder
+}
+
+/// The response of a route: the envelope of `result`, with CORS and JSON headers.
+pub fn respond(result: AppResult<Value>) -> Response<Body> {
+    let (status, body) = envelope(result);
+    json_response(status, &body)
+}
+
+/// A JSON response with the standard headers.
+pub fn json_response(status: u16, body: &Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    for (name, value) in CORS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// `OPTIONS` on any path: 204 with CORS headers and no body.
+pub fn preflight() -> Response<Body> {
+    with_cors(Response::builder().status(StatusCode::NO_CONTENT))
+        .body(Body::Empty)
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+#[cfg(test)]
+mod tests {
+    use lambda_http::http::Method;
+
+    use super::*;
+
+    fn post(content_type: Option<&str>, body: &str) -> Request {
+        let mut builder = lambda_http::http::Request::builder().method(Method::POST).uri("/api/loginChat");
+        if let Some(ct) = content_type {
+            builder = builder.header("content-type", ct);
+        }
+        builder.body(Body::Text(body.to_owned())).expect("request")
+    }
+
+    #[test]
+    fn form_and_json_bodies_read_alike() {
+        let form = params(&post(Some("application/x-www-form-urlencoded"), "username=abcd&ids[]=1&ids[]=2&r=1&r=2"))
+            .expect("form");
+        assert_eq!(form.raw("username").as_deref(), Some("abcd"));
+        assert_eq!(form.raw("ids").as_deref(), Some("1,2"));
+        assert_eq!(form.raw("r").as_deref(), Some("1,2"));
+        let json = params(&post(None, r#"{"username":"abcd","ids":[1,2]}"#)).expect("sniffed json");
+        assert_eq!(json.raw("username").as_deref(), Some("abcd"));
+        assert_eq!(json.raw("ids").as_deref(), Some("1,2"));
+        let sniffed_form = params(&post(None, "username=abcd")).expect("sniffed form");
+        assert_eq!(sniffed_form.raw("username").as_deref(), Some("abcd"));
+    }
+
+    #[test]
+    fn malformed_and_oversized_bodies_fail_with_the_spec_errors() {
+        assert!(matches!(params(&post(Some("application/json"), "{\"a\":")), Err(AppError::BadJson)));
+        assert!(matches!(params(&post(Some("application/json"), "\"str\"")), Err(AppError::BadJson)));
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(BODY_LIMIT_BYTES));
+        assert!(matches!(params(&post(Some("application/json"), &big)), Err(AppError::PayloadTooLarge)));
+    }
+
+    #[test]
+    fn responses_carry_cors_and_json_headers() {
+        let r = respond(Err(AppError::Fail("非法访问")));
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.headers()["access-control-allow-origin"], "*");
+        assert_eq!(r.headers()["content-type"], "application/json; charset=utf-8");
+        let Body::Text(text) = r.body() else { panic!("text body") };
+        let body: Value = serde_json::from_str(text).expect("json");
+        assert_eq!(body, serde_json::json!({"msg":"fail","data":"非法访问"}));
+        assert_eq!(preflight().status(), 204);
+    }
+}

@@ -1,0 +1,114 @@
+//! The `chat-local` binary end to end over real HTTP: it serves the API, prints where, and keeps
+//! users and sessions across a restart.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chat_tests::{free_port, workspace_root, TempDir};
+use serde_json::{json, Value};
+
+fn binary() -> std::path::PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target"));
+    let path = target.join("debug/chat-local");
+    assert!(path.exists(), "{} missing: run `cargo build --bins` first (make test does)", path.display());
+    path
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &TempDir, port: u16) -> Server {
+    let mut child = Command::new(binary())
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(&dir.0)
+        .env_remove("JWT_SECRET")
+        .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("chat-local");
+    let mut banner = [0u8; 64];
+    let n = child.stdout.as_mut().expect("stdout").read(&mut banner).expect("banner");
+    let banner = String::from_utf8_lossy(&banner[..n]).into_owned();
+    assert!(banner.starts_with(&format!("chat-local listening on http://127.0.0.1:{port}")), "{banner}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chat-local did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server(child)
+}
+
+/// A minimal HTTP/1.1 client: `(status, JSON body)`.
+fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response[9..12].parse().expect("status");
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, if body.is_empty() { Value::Null } else { serde_json::from_str(body).expect("JSON") })
+}
+
+#[test]
+fn serves_the_api_and_keeps_users_and_sessions_across_restarts() {
+    let dir = TempDir::new();
+    let port = free_port();
+    let json_header = [("content-type", "application/json")];
+    let token = {
+        let _server = start(&dir, port);
+        let (status, body) = http(
+            port,
+            "POST",
+            "/api/regChat",
+            &json_header,
+            &json!({"username": "local01", "password": "123456"}).to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = http(port, "POST", "/api/regChat", &[], "username=local01&password=123456");
+        assert_eq!((status, body), (400, json!({"msg":"fail","data":"该账号已存在，请换一个账号注册"})));
+        let (status, _) = http(port, "OPTIONS", "/api/regChat", &[], "");
+        assert_eq!(status, 204);
+        http(
+            port,
+            "POST",
+            "/api/loginChat",
+            &json_header,
+            &json!({"username": "local01", "password": "123456"}).to_string(),
+        )
+        .1["data"]["token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    };
+    // Restarted on the same data dir: the account, the JWT secret and the session survive.
+    let _server = start(&dir, port);
+    let (status, body) = http(port, "POST", "/api/chat/logout", &[("token", &token)], "");
+    assert_eq!((status, body), (200, json!({"msg":"ok","data":true})));
+    let (status, _) = http(
+        port,
+        "POST",
+        "/api/loginChat",
+        &json_header,
+        &json!({"username": "local01", "password": "123456"}).to_string(),
+    );
+    assert_eq!(status, 200);
+}

@@ -1,0 +1,139 @@
+//! The store ports' contract, checked against every adapter set (embedded; DynamoDB + Redis).
+
+use std::time::Duration;
+
+use chat_shared::model::{DeviceStats, NewUser, Role};
+use chat_shared::store::{Created, DeviceBinding, LoginUpdate, Upgraded};
+use chat_tests::{Backend, BackendKind};
+
+fn new_user(username: &str, role: Role, device: &str) -> NewUser {
+    NewUser {
+        username: username.to_owned(),
+        password: "hash".to_owned(),
+        role,
+        avatar: "a.jpg".to_owned(),
+        devicefingeruuid: device.to_owned(),
+        stats: DeviceStats::default(),
+        now: 1_700_000_000,
+    }
+}
+
+async fn users_are_unique_case_insensitively_and_findable(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let users = &b.state.users;
+    let Created::Created(alice) = users.create(new_user("Alice", Role::User, ""), None).await.expect("create") else {
+        panic!("first creation must succeed")
+    };
+    assert!(alice.id > 0);
+    assert!(matches!(
+        users.create(new_user("ALICE", Role::User, ""), None).await.expect("dup"),
+        Created::UsernameTaken
+    ));
+    let Created::Created(bob) = users.create(new_user("bob1", Role::User, ""), None).await.expect("create") else {
+        panic!("bob")
+    };
+    assert!(bob.id > alice.id, "ids come from an increasing counter and are never reused");
+    assert_eq!(users.find_by_username("alice").await.expect("find").map(|u| u.id), Some(alice.id));
+    assert_eq!(users.find_by_username("alice").await.expect("find").map(|u| u.username), Some("Alice".to_owned()));
+    assert_eq!(users.find_by_uuid(&alice.uuid).await.expect("uuid").map(|u| u.id), Some(alice.id));
+    assert_eq!(users.get(alice.id).await.expect("get"), Some(*alice.clone()));
+    assert!(users.get(9_999_999).await.expect("get").is_none());
+    assert!(users.find_by_username("nobody").await.expect("find").is_none());
+    assert!(users.find_by_uuid("00000000-0000-4000-8000-000000000000").await.expect("uuid").is_none());
+}
+
+async fn device_bindings_replace_only_what_was_read(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let users = &b.state.users;
+    let device = "dev-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+    let bind = |replaces| Some(DeviceBinding { device_id: device.to_owned(), replaces });
+    let Created::Created(v1) =
+        users.create(new_user("VISdev-aaaa", Role::Visitor, device), bind(None)).await.expect("v1")
+    else {
+        panic!("v1")
+    };
+    assert_eq!(users.find_by_device(device).await.expect("find").map(|u| u.id), Some(v1.id));
+    // A second "first binding" loses: the device is bound already.
+    let r = users.create(new_user("VISother", Role::Visitor, device), bind(None)).await.expect("v2");
+    assert!(matches!(r, Created::DeviceRebound), "got {r:?}");
+    assert!(users.find_by_username("VISother").await.expect("find").is_none(), "nothing half-written");
+    // Replacing a binding we did not read loses too.
+    let r = users.create(new_user("VISother", Role::Visitor, device), bind(Some(v1.id + 100))).await.expect("v2");
+    assert!(matches!(r, Created::DeviceRebound));
+    // Replacing the binding we read wins.
+    let Created::Created(v2) =
+        users.create(new_user("VISother", Role::Visitor, device), bind(Some(v1.id))).await.expect("v2")
+    else {
+        panic!("replacement")
+    };
+    assert_eq!(users.find_by_device(device).await.expect("find").map(|u| u.id), Some(v2.id));
+}
+
+async fn logins_and_upgrades_update_in_place(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let users = &b.state.users;
+    let Created::Created(v) = users.create(new_user("VISupgrade", Role::Visitor, "dev1"), None).await.expect("create")
+    else {
+        panic!("create")
+    };
+    let stats = DeviceStats {
+        uniplatform: "web".into(),
+        devicemodel: "PC".into(),
+        deviceos: "Linux".into(),
+        devicebrand: "X".into(),
+    };
+    users
+        .record_login(v.id, 1_800_000_000, LoginUpdate { rehash: Some("new-hash".into()), stats: Some(stats.clone()) })
+        .await
+        .expect("login");
+    let after = users.get(v.id).await.expect("get").expect("exists");
+    assert_eq!((after.last_login, after.password.as_str(), &after.stats), (Some(1_800_000_000), "new-hash", &stats));
+    let Created::Created(_) = users.create(new_user("taken", Role::User, ""), None).await.expect("create") else {
+        panic!("taken")
+    };
+    assert!(matches!(users.upgrade_visitor(&after, "TAKEN", "h", 1).await.expect("upgrade"), Upgraded::UsernameTaken));
+    let Upgraded::Upgraded(up) = users.upgrade_visitor(&after, "realname", "h2", 1_800_000_100).await.expect("upgrade")
+    else {
+        panic!("upgrade")
+    };
+    assert_eq!((up.id, up.role, up.username.as_str()), (v.id, Role::User, "realname"));
+    let stored = users.get(v.id).await.expect("get").expect("exists");
+    assert_eq!((stored.role, stored.username.as_str(), stored.password.as_str()), (Role::User, "realname", "h2"));
+    assert_eq!(stored.uuid, v.uuid, "identity is kept");
+    assert!(users.find_by_username("VISupgrade").await.expect("find").is_none(), "old name released");
+    assert_eq!(users.find_by_username("RealName").await.expect("find").map(|u| u.id), Some(v.id));
+    assert!(matches!(
+        users.upgrade_visitor(&stored, "again", "h3", 1).await.expect("upgrade"),
+        Upgraded::NotAnActiveVisitor
+    ));
+}
+
+async fn sessions_and_fixed_window_counters(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let s = &b.state.sessions;
+    assert_eq!(s.token(7).await.expect("get"), None);
+    s.set_token(7, "t1", 60).await.expect("set");
+    s.set_token(7, "t2", 60).await.expect("set");
+    assert_eq!(s.token(7).await.expect("get").as_deref(), Some("t2"), "issuing replaces the token");
+    s.delete_token(7).await.expect("del");
+    assert_eq!(s.token(7).await.expect("get"), None);
+    s.set_token(8, "short", 1).await.expect("set");
+    assert_eq!(s.count("k").await.expect("count"), 0);
+    assert_eq!(s.hit("k", 2).await.expect("hit"), 1);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(s.hit("k", 2).await.expect("hit"), 2, "a later hit does not restart the window");
+    assert_eq!(s.count("k").await.expect("count"), 2);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(s.count("k").await.expect("count"), 0, "the window ended 2 s after the first hit");
+    assert_eq!(s.token(8).await.expect("get"), None, "tokens expire with their TTL");
+    assert_eq!(s.hit("k", 2).await.expect("hit"), 1);
+    s.reset("k").await.expect("reset");
+    assert_eq!(s.count("k").await.expect("count"), 0);
+}
+
+on_every_backend!(
+    users_are_unique_case_insensitively_and_findable,
+    device_bindings_replace_only_what_was_read,
+    logins_and_upgrades_update_in_place,
+    sessions_and_fixed_window_counters,
+);

@@ -1,0 +1,31 @@
+//! One integration-test binary: every module runs against real processes (redis-server, moto)
+//! started by the harness in `tests/lib.rs`.
+
+/// Runs an `async fn(BackendKind)` scenario once per backend.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(chat_tests::BackendKind::Embedded).await
+                }
+            )*
+        }
+        mod dynamo_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(chat_tests::BackendKind::DynamoRedis).await
+                }
+            )*
+        }
+    };
+}
+
+mod chat_local;
+mod concurrency;
+mod conformance;
+mod events;
+mod identity;
+mod outage;

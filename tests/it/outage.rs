@@ -1,0 +1,66 @@
+//! Storage outages in the middle of a request: the spec's 500 envelope with no internal detail,
+//! the cause logged once, and no half-written user.
+
+use chat_tests::{capture_logs, endpoint_port, moto_endpoint, Backend, FaultyProxy, RedisServer};
+use serde_json::json;
+
+fn internal_error() -> (u16, serde_json::Value) {
+    (500, json!({"msg": "fail", "data": "Internal Server Error"}))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn redis_outage_answers_500_and_logs_the_cause_once() {
+    let mut b = Backend::new(chat_tests::BackendKind::DynamoRedis).await;
+    let (status, user) = b.post_json("/api/regChat", json!({"username": "outage1", "password": "123456"})).await;
+    assert_eq!(status, 200);
+    let token = user["data"]["token"].as_str().expect("token").to_owned();
+    b.redis.as_mut().expect("redis").stop();
+
+    let (logs, _guard) = capture_logs();
+    let login = b.post_json("/api/loginChat", json!({"username": "outage1", "password": "123456"})).await;
+    assert_eq!(login, internal_error());
+    let text = logs.text();
+    assert_eq!(text.matches("internal error").count(), 1, "logged once: {text}");
+    assert!(text.contains("redis"), "the cause is in the log: {text}");
+    assert!(!text.contains("123456") && !text.contains(&token), "no secrets in logs");
+
+    assert_eq!(b.post_with_token("/api/chat/logout", &token).await, internal_error());
+    // Redis comes back: nothing was lost, the session still works.
+    b.redis.as_mut().expect("redis").restart();
+    let (status, _) = b.post_json("/api/loginChat", json!({"username": "outage1", "password": "123456"})).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dynamodb_outage_during_the_write_leaves_no_half_user() {
+    let moto = moto_endpoint();
+    let proxy = FaultyProxy::start(endpoint_port(&moto));
+    let b = Backend::aws(RedisServer::start(), &proxy.endpoint(), &moto).await;
+
+    proxy.fail_on("TransactWriteItems");
+    let (logs, guard) = capture_logs();
+    let r = b.post_json("/api/regChat", json!({"username": "halfuser", "password": "123456"})).await;
+    drop(guard);
+    assert_eq!(r, internal_error());
+    assert!(proxy.is_down(), "the outage started at the transaction, after the reads and the id counter");
+    let text = logs.text();
+    assert_eq!(text.matches("internal error").count(), 1, "logged once: {text}");
+    assert!(text.contains("TransactWriteItems"), "{text}");
+
+    proxy.restore();
+    assert!(b.state.users.find_by_username("halfuser").await.expect("find").is_none(), "no user, no reservation");
+    let (status, body) = b.post_json("/api/regChat", json!({"username": "halfuser", "password": "123456"})).await;
+    assert_eq!(status, 200, "the name is still free: {body}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn redis_outage_after_the_user_is_written_keeps_a_whole_user() {
+    let mut b = Backend::new(chat_tests::BackendKind::DynamoRedis).await;
+    b.redis.as_mut().expect("redis").stop();
+    // Spec 2.6 step 5: a failed token write answers 登录失败; the user is complete and can log in later.
+    let r = b.post_json("/api/regChat", json!({"username": "wholeuser", "password": "123456"})).await;
+    assert_eq!(r, (400, json!({"msg": "fail", "data": "登录失败"})));
+    b.redis.as_mut().expect("redis").restart();
+    let (status, body) = b.post_json("/api/loginChat", json!({"username": "wholeuser", "password": "123456"})).await;
+    assert_eq!(status, 200, "{body}");
+}

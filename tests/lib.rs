@@ -1,0 +1,334 @@
+//! Test harness: real `redis-server` and moto (DynamoDB API) processes on free loopback ports,
+//! backends built on them, and helpers to call the handlers as API Gateway would.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use chat_shared::config::{AwsStoreConfig, Config, COURSE_VISITOR_SALT};
+use chat_shared::store::dynamo::{self, DynamoUserStore};
+use chat_shared::AppState;
+use serde_json::Value;
+
+pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret!";
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn test_config() -> Config {
+    Config::build(COURSE_VISITOR_SALT.to_owned(), TEST_SECRET.as_bytes().to_vec()).expect("config")
+}
+
+/// A `redis-server` owned by one test; killed on drop.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let mut server = RedisServer { port: free_port(), child: None };
+        server.restart();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (again) on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH (make test installs it)");
+        self.child = Some(child);
+        wait_for_port(self.port, "redis-server");
+    }
+
+    /// Simulates an outage.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Moto {
+    port: u16,
+    // Held for the life of the test process: when the pipe closes, the launcher stops moto.
+    _stdin: Mutex<ChildStdin>,
+    _child: Mutex<Child>,
+}
+
+/// The moto server shared by every test of this process (tables are per test).
+pub fn moto_endpoint() -> String {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    let moto = MOTO.get_or_init(|| {
+        let python = std::env::var("MOTO_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| workspace_root().join(".venv/bin/python"));
+        let mut child = Command::new(&python)
+            .arg(workspace_root().join("tests/moto_launcher.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} (run `make test-deps`): {e}", python.display()));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("moto port");
+        let port: u16 = line.trim().parse().expect("moto printed its port");
+        wait_for_port(port, "moto");
+        let stdin = child.stdin.take().expect("stdin");
+        Moto { port, _stdin: Mutex::new(stdin), _child: Mutex::new(child) }
+    });
+    format!("http://127.0.0.1:{}", moto.port)
+}
+
+/// A fresh table name, so tests sharing the moto server never see each other's data.
+pub fn unique_table() -> String {
+    format!("users-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let dir = std::env::temp_dir().join(format!("chat-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Default for TempDir {
+    fn default() -> Self {
+        TempDir::new()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The backends every conformance and endpoint test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Embedded,
+    DynamoRedis,
+}
+
+/// A backend with the processes and files it needs; they go away on drop.
+pub struct Backend {
+    pub state: Arc<AppState>,
+    pub redis: Option<RedisServer>,
+    pub table: Option<String>,
+    pub dynamodb_endpoint: Option<String>,
+    _dir: Option<TempDir>,
+}
+
+impl Backend {
+    pub async fn new(kind: BackendKind) -> Backend {
+        match kind {
+            BackendKind::Embedded => {
+                let dir = TempDir::new();
+                let state = AppState::embedded(test_config(), &dir.0).expect("embedded state");
+                Backend { state: Arc::new(state), redis: None, table: None, dynamodb_endpoint: None, _dir: Some(dir) }
+            }
+            BackendKind::DynamoRedis => {
+                let redis = RedisServer::start();
+                let endpoint = moto_endpoint();
+                Backend::aws(redis, &endpoint, &endpoint).await
+            }
+        }
+    }
+
+    /// DynamoDB reached through `endpoint` (maybe a proxy), table created through `admin_endpoint`.
+    pub async fn aws(redis: RedisServer, endpoint: &str, admin_endpoint: &str) -> Backend {
+        let table = unique_table();
+        DynamoUserStore::new(dynamo::client(Some(admin_endpoint)).await, &table)
+            .create_table_if_missing()
+            .await
+            .expect("create table");
+        let stores = AwsStoreConfig { users_table: table.clone(), redis_url: redis.url() };
+        let state = AppState::aws(test_config(), &stores, Some(endpoint)).await.expect("aws state");
+        Backend {
+            state: Arc::new(state),
+            redis: Some(redis),
+            table: Some(table),
+            dynamodb_endpoint: Some(admin_endpoint.to_owned()),
+            _dir: None,
+        }
+    }
+
+    /// A request through the API Gateway emulation to the route's handler: `(status, body)`.
+    pub async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
+        let mut builder = axum::http::Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let (parts, ()) = builder.body(()).expect("request").into_parts();
+        let peer: SocketAddr = "127.0.0.1:50000".parse().expect("addr");
+        let response = chat_functions::local::dispatch(self.state.clone(), &parts, body.as_bytes(), peer).await;
+        let status = response.status().as_u16();
+        let body = response.body().as_ref();
+        let json = if body.is_empty() { Value::Null } else { serde_json::from_slice(body).expect("JSON body") };
+        (status, json)
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call("POST", path, &[("content-type", "application/json")], &body.to_string()).await
+    }
+
+    pub async fn post_with_token(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call("POST", path, &[("token", token), ("content-type", "application/json")], "{}").await
+    }
+}
+
+/// The `X-Security-Sign` of a visitor request, as the client computes it.
+pub fn visitor_sign(device_id: &str, timestamp: i64) -> String {
+    chat_shared::signing::visitor_sign(device_id, timestamp, COURSE_VISITOR_SALT)
+}
+
+/// A TCP proxy in front of a server that can be made to fail: once armed, the connection that
+/// carries `trip_word` is cut before forwarding it, and every connection after that is refused
+/// until [`FaultyProxy::restore`] — an outage that starts in the middle of a request.
+pub struct FaultyProxy {
+    pub port: u16,
+    armed: Arc<Mutex<Option<String>>>,
+    down: Arc<AtomicBool>,
+}
+
+impl FaultyProxy {
+    pub fn start(upstream_port: u16) -> FaultyProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let armed: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let down = Arc::new(AtomicBool::new(false));
+        let (armed2, down2) = (armed.clone(), down.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if down2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)) else { continue };
+                let (armed, down) = (armed2.clone(), down2.clone());
+                pump(client, server, armed, down);
+            }
+        });
+        FaultyProxy { port, armed, down }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn fail_on(&self, trip_word: &str) {
+        *self.armed.lock().expect("lock") = Some(trip_word.to_ascii_lowercase());
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
+    }
+
+    pub fn restore(&self) {
+        *self.armed.lock().expect("lock") = None;
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+fn pump(client: TcpStream, server: TcpStream, armed: Arc<Mutex<Option<String>>>, down: Arc<AtomicBool>) {
+    let (Ok(mut client_r), Ok(mut server_w)) = (client.try_clone(), server.try_clone()) else { return };
+    let (mut server_r, mut client_w) = (server, client);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = match client_r.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let trip = armed.lock().expect("lock").clone();
+            let chunk = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+            if down.load(Ordering::SeqCst) || trip.is_some_and(|w| chunk.contains(&w)) {
+                down.store(true, Ordering::SeqCst);
+                let _ = client_r.shutdown(std::net::Shutdown::Both);
+                let _ = server_w.shutdown(std::net::Shutdown::Both);
+                break;
+            }
+            if server_w.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut server_r, &mut client_w);
+        let _ = client_w.shutdown(std::net::Shutdown::Both);
+    });
+}
+
+/// Port of an `http://127.0.0.1:PORT` endpoint.
+pub fn endpoint_port(endpoint: &str) -> u16 {
+    endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("endpoint port")
+}
+
+/// A log sink for `tracing`, to check what a request logged.
+#[derive(Clone, Default)]
+pub struct LogCapture(pub Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
+    }
+}
+
+impl Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Captures this thread's logs until the guard drops (use with a current-thread runtime).
+pub fn capture_logs() -> (LogCapture, tracing::subscriber::DefaultGuard) {
+    let capture = LogCapture::default();
+    let subscriber = tracing_subscriber::fmt().with_writer(capture.clone()).with_ansi(false).finish();
+    (capture, tracing::subscriber::set_default(subscriber))
+}
