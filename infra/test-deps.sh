@@ -11,10 +11,20 @@ if ! command -v redis-server >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
 fi
 
-if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ]; then
+venv_ready() {
+  [ -x .venv/bin/cfn-lint ] && .venv/bin/python -c 'import moto.server' >/dev/null 2>&1
+}
+if ! venv_ready; then
   echo "creating .venv with moto[server] and cfn-lint"
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check 'moto[server]>=5,<6' 'cfn-lint>=1,<2'
+  # One retry: a registry hiccup should not fail a whole CI run.
+  for attempt in 1 2; do
+    if .venv/bin/pip install -q --disable-pip-version-check 'moto[server]>=5,<6' 'cfn-lint>=1,<2' && venv_ready; then
+      break
+    fi
+    [ "$attempt" = 2 ] && { echo "could not install moto and cfn-lint into .venv" >&2; exit 1; }
+    echo "pip install failed, retrying"
+  done
 fi
 
 echo "redis-server $(redis-server --version | awk '{print $3}'), moto $(.venv/bin/python -c 'import moto; print(moto.__version__)'), $(.venv/bin/cfn-lint --version)"

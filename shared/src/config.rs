@@ -99,3 +99,20 @@ pub fn generate_secret() -> String {
     rand::thread_rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_variable_is_named_in_the_error() {
+        let err = required_var("CHAT_TEST_VARIABLE_THAT_IS_NEVER_SET").expect_err("unset");
+        assert!(err.to_string().contains("CHAT_TEST_VARIABLE_THAT_IS_NEVER_SET"), "{err}");
+    }
+
+    #[test]
+    fn short_jwt_secrets_are_refused() {
+        assert!(Config::build("salt".into(), b"short".to_vec()).is_err());
+        assert!(Config::build("salt".into(), generate_secret().into_bytes()).is_ok());
+    }
+}

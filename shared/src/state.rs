@@ -46,9 +46,15 @@ impl AppState {
     }
 }
 
-/// Logs as JSON-less plain lines to stdout (CloudWatch adds timestamps); `RUST_LOG` filters.
+/// Plain log lines on stderr (CloudWatch adds timestamps; chat-local keeps stdout for its banner);
+/// `RUST_LOG` filters.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).without_time().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .without_time()
+        .with_writer(std::io::stderr)
+        .try_init();
 }

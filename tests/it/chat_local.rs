@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chat_tests::{free_port, workspace_root, TempDir};
+use chat_tests::{free_port, moto_endpoint, unique_table, workspace_root, RedisServer, TempDir};
 use serde_json::{json, Value};
 
 fn binary() -> std::path::PathBuf {
@@ -28,9 +28,14 @@ impl Drop for Server {
 }
 
 fn start(dir: &TempDir, port: u16) -> Server {
+    start_with(dir, port, &[])
+}
+
+fn start_with(dir: &TempDir, port: u16, extra: &[&str]) -> Server {
     let mut child = Command::new(binary())
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(&dir.0)
+        .args(extra)
         .env_remove("JWT_SECRET")
         .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
         .stdout(Stdio::piped())
@@ -111,4 +116,18 @@ fn serves_the_api_and_keeps_users_and_sessions_across_restarts() {
         &json!({"username": "local01", "password": "123456"}).to_string(),
     );
     assert_eq!(status, 200);
+}
+
+#[test]
+fn runs_on_dynamodb_and_redis_with_flags_creating_the_table() {
+    let (dir, port, redis, table) = (TempDir::new(), free_port(), RedisServer::start(), unique_table());
+    let moto = moto_endpoint();
+    let _server =
+        start_with(&dir, port, &["--dynamodb-endpoint", &moto, "--redis-url", &redis.url(), "--users-table", &table]);
+    let body = json!({"username": "remote01", "password": "123456"}).to_string();
+    let (status, user) = http(port, "POST", "/api/regChat", &[("content-type", "application/json")], &body);
+    assert_eq!(status, 200, "{user}");
+    let (status, profile) =
+        http(port, "GET", &format!("/api/userinfo/{}", user["data"]["uuid"].as_str().expect("uuid")), &[], "");
+    assert_eq!((status, profile["data"]["username"].as_str()), (200, Some("remote01")));
 }

@@ -82,15 +82,23 @@ pub async fn visitor_register(state: Arc<AppState>, req: Request) -> Response<Bo
     )
 }
 
+/// The checks shared by the two credential-carrying visitor routes (spec 2.11, 2.12): header,
+/// validation of `账号, 密码, 设备指纹, 时间戳` in that order, signature, time window, device, rate limit.
+/// Returns `(username, password, deviceId)`.
+async fn signed_credentials(state: &AppState, req: &Request) -> AppResult<(String, String, String)> {
+    let p = params(req)?;
+    let sign = security_sign(req)?;
+    let (username, password) = credentials(&p)?;
+    let (device_id, timestamp) = device(&p)?;
+    identity::check_visitor_request(state, &sign, &device_id, timestamp).await?;
+    Ok((username, password, device_id))
+}
+
 /// POST /api/visitorregChat — a visitor registers (upgrades in place) and logs in.
 pub async fn visitor_reg_chat(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(
         async {
-            let p = params(&req)?;
-            let sign = security_sign(&req)?;
-            let (username, password) = credentials(&p)?;
-            let (device_id, timestamp) = device(&p)?;
-            identity::check_visitor_request(&state, &sign, &device_id, timestamp).await?;
+            let (username, password, device_id) = signed_credentials(&state, &req).await?;
             identity::visitor_register_account(&state, &username, &password, &device_id).await
         }
         .await,
@@ -101,11 +109,7 @@ pub async fn visitor_reg_chat(state: Arc<AppState>, req: Request) -> Response<Bo
 pub async fn visitor_login_chat(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(
         async {
-            let p = params(&req)?;
-            let sign = security_sign(&req)?;
-            let (username, password) = credentials(&p)?;
-            let (device_id, timestamp) = device(&p)?;
-            identity::check_visitor_request(&state, &sign, &device_id, timestamp).await?;
+            let (username, password, _device_id) = signed_credentials(&state, &req).await?;
             identity::login(&state, &username, &password).await
         }
         .await,

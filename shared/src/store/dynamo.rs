@@ -38,7 +38,18 @@ type Item = HashMap<String, AttributeValue>;
 /// (or use the SDK's standard `AWS_ENDPOINT_URL_DYNAMODB`); local endpoints get dummy
 /// credentials and a region when the environment has none.
 pub async fn client(endpoint: Option<&str>) -> Client {
-    let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if endpoint.is_some() {
+        // An emulator needs no real identity; skip the instance-metadata lookups a laptop lacks.
+        let env = |name: &str| std::env::var_os(name).is_some();
+        if !env("AWS_REGION") && !env("AWS_DEFAULT_REGION") {
+            loader = loader.region(Region::new("us-east-1"));
+        }
+        if !env("AWS_ACCESS_KEY_ID") && !env("AWS_PROFILE") {
+            loader = loader.credentials_provider(Credentials::new("local", "local", None, None, "local"));
+        }
+    }
+    let shared = loader.load().await;
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(2))
         .operation_attempt_timeout(Duration::from_secs(3))
@@ -47,12 +58,6 @@ pub async fn client(endpoint: Option<&str>) -> Client {
     let mut builder = aws_sdk_dynamodb::config::Builder::from(&shared).timeout_config(timeouts);
     if let Some(url) = endpoint {
         builder = builder.endpoint_url(url);
-        if shared.credentials_provider().is_none() || std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            builder = builder.credentials_provider(Credentials::new("local", "local", None, None, "chat-local"));
-        }
-        if shared.region().is_none() {
-            builder = builder.region(Region::new("us-east-1"));
-        }
     }
     Client::from_conf(builder.build())
 }

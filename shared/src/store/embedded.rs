@@ -225,7 +225,9 @@ impl UserStore for EmbeddedUserStore {
                     u.last_login = Some(at);
                     u.updated_at = at;
                 })?;
-                upgraded.map(|u| Upgraded::Upgraded(Box::new(u))).ok_or_else(|| AppError::internal("embedded store: user vanished"))
+                upgraded
+                    .map(|u| Upgraded::Upgraded(Box::new(u)))
+                    .ok_or_else(|| AppError::internal("embedded store: user vanished"))
             })
             .await
     }
