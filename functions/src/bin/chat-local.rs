@@ -70,6 +70,12 @@ fn local_config(data_dir: &Path) -> AppResult<Config> {
                     std::fs::create_dir_all(data_dir).map_err(io)?;
                     let secret = generate_secret();
                     std::fs::write(&file, &secret).map_err(io)?;
+                    // Readable by its owner only: it signs every token of this instance.
+                    #[cfg(unix)]
+                    {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+                    }
                     secret
                 }
             }
