@@ -36,6 +36,10 @@ pub static ROUTES: &[Route] = &[
     route!("POST", "/api/visitorregChat", "visitor-reg-chat", handlers::visitor_reg_chat),
     route!("POST", "/api/visitorloginChat", "visitor-login-chat", handlers::visitor_login_chat),
     route!("GET", "/api/userinfo/{uuid}", "user-info", handlers::user_info),
+    route!("POST", "/api/chat/searchUser", "search-user", handlers::search_user),
+    route!("POST", "/api/chat/userset", "userset", handlers::userset),
+    route!("POST", "/api/chat/updateUserinfo", "update-userinfo", handlers::update_userinfo),
+    route!("POST", "/api/chat/setPassword", "set-password", handlers::set_password),
 ];
 
 /// The `$default` route's binary and handler (preflight and 404).

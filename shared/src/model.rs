@@ -113,6 +113,48 @@ impl NewUser {
     }
 }
 
+/// A search hit (spec 3.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    pub id: i64,
+    pub username: String,
+    pub avatar: String,
+    pub role: Role,
+    pub uuid: String,
+    pub nickname: String,
+}
+
+impl UserSummary {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "username": self.username,
+            "avatar": self.avatar,
+            "role": self.role.as_str(),
+            "uuid": self.uuid,
+            "nickname": self.nickname,
+        })
+    }
+}
+
+impl From<&User> for UserSummary {
+    fn from(u: &User) -> Self {
+        UserSummary {
+            id: u.id,
+            username: u.username.clone(),
+            avatar: u.avatar.clone(),
+            role: u.role,
+            uuid: u.uuid.clone(),
+            nickname: u.nickname.clone(),
+        }
+    }
+}
+
+/// Whether a user is listed in the search directory: registered and enabled (spec 3.2).
+pub fn is_searchable(role: Role, status: i64) -> bool {
+    role == Role::User && status == 1
+}
+
 /// Lower-case ASCII folding: usernames are unique case-insensitively (spec 1.5).
 pub fn username_key(username: &str) -> String {
     username.to_ascii_lowercase()

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chat_shared::model::{DeviceStats, NewUser, Role};
-use chat_shared::store::{Created, DeviceBinding, LoginUpdate, Upgraded};
+use chat_shared::store::{Created, DeviceBinding, LoginUpdate, ProfileChange, Upgraded};
 use chat_tests::{Backend, BackendKind};
 
 fn new_user(username: &str, role: Role, device: &str) -> NewUser {
@@ -131,7 +131,34 @@ async fn sessions_and_fixed_window_counters(kind: BackendKind) {
     assert_eq!(s.count("k").await.expect("count"), 0);
 }
 
+async fn profile_changes_and_bounded_search(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let users = &b.state.users;
+    let mut ids = Vec::new();
+    for name in ["Findme_1", "findme%2", "other", "FINDME3"] {
+        let Created::Created(u) = users.create(new_user(name, Role::User, ""), None).await.expect("create") else {
+            panic!("create")
+        };
+        ids.push(u.id);
+    }
+    users.create(new_user("findmevisitor", Role::Visitor, "dev-x"), None).await.expect("visitor");
+    users.update_profile(ids[0], ProfileChange::Nickname("魂牵一梦".into()), 5).await.expect("nickname");
+    users.update_profile(ids[0], ProfileChange::InviteConfirm(1), 6).await.expect("invite");
+    users.update_profile(ids[0], ProfileChange::Userset("{}".into()), 7).await.expect("userset");
+    let u = users.get(ids[0]).await.expect("get").expect("user");
+    assert_eq!((u.nickname.as_str(), u.invite_confirm, u.userset.as_str(), u.updated_at), ("魂牵一梦", 1, "{}", 7));
+
+    let hits = users.search("findme", ids[3], 20).await.expect("search");
+    let found: Vec<i64> = hits.iter().map(|h| h.id).collect();
+    assert_eq!(found, vec![ids[0], ids[1]], "visitors and the caller excluded, ascending ids");
+    assert_eq!(hits[0].nickname, "魂牵一梦", "the directory follows profile changes");
+    assert_eq!(users.search("%", 0, 20).await.expect("search").len(), 1, "% is literal");
+    assert_eq!(users.search("findme", 0, 2).await.expect("search").len(), 2, "capped at the limit");
+    assert!(users.search("nomatch", 0, 20).await.expect("search").is_empty());
+}
+
 on_every_backend!(
+    profile_changes_and_bounded_search,
     users_are_unique_case_insensitively_and_findable,
     device_bindings_replace_only_what_was_read,
     logins_and_upgrades_update_in_place,

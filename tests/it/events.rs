@@ -10,6 +10,10 @@ use serde_json::{json, Value};
 const EXPECTED: &[(&str, u16)] = &[
     ("reg-chat.json", 200),
     ("login-chat.json", 200),
+    ("search-user.json", 200),
+    ("userset.json", 200),
+    ("update-userinfo.json", 200),
+    ("set-password.json", 200),
     ("logout.json", 200),
     ("visitor-register.json", 200),
     ("visitor-reg-chat.json", 200),

@@ -29,3 +29,4 @@ mod conformance;
 mod events;
 mod identity;
 mod outage;
+mod profile;

@@ -10,8 +10,10 @@ use chat_shared::{AppError, AppResult, AppState};
 use lambda_http::{Body, Request, Response};
 
 pub mod identity;
+pub mod profile;
 
 pub use identity::*;
+pub use profile::*;
 
 /// Parses the request and runs `chatUserAuth` (spec 2.2) for a `/api/chat/*` route.
 pub async fn authenticate(state: &AppState, req: &Request) -> AppResult<(Caller, Params)> {

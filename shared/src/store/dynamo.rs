@@ -23,12 +23,19 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
-use super::{Created, DeviceBinding, LoginUpdate, Upgraded, UserStore};
+use super::{Created, DeviceBinding, LoginUpdate, ProfileChange, Upgraded, UserStore, SEARCH_BUDGET};
 use crate::error::{AppError, AppResult};
-use crate::model::{username_key, DeviceStats, NewUser, Role, User, UserInfo};
+use crate::model::{is_searchable, username_key, DeviceStats, NewUser, Role, User, UserInfo, UserSummary};
 
 pub const UUID_INDEX: &str = "uuid-index";
 pub const DEVICE_INDEX: &str = "devicefingeruuid-index";
+/// Sparse index of searchable users (registered and enabled): key `directory`, sorted by `id`.
+pub const DIRECTORY_INDEX: &str = "directory-index";
+const DIRECTORY: &str = "user";
+/// Attributes the directory index carries, enough for a search hit.
+const DIRECTORY_PROJECTION: [&str; 6] = ["username", "username_lc", "avatar", "nickname", "uuid", "role"];
+/// Items a search reads per page.
+const SEARCH_PAGE: i32 = 500;
 /// TTL attribute of items that expire (offline messages, logs).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
@@ -124,6 +131,10 @@ fn user_to_item(u: &User) -> Item {
         ("created_at".to_owned(), n(u.created_at)),
         ("updated_at".to_owned(), n(u.updated_at)),
     ]);
+    item.insert("username_lc".to_owned(), s(username_key(&u.username)));
+    if is_searchable(u.role, u.status) {
+        item.insert("directory".to_owned(), s(DIRECTORY));
+    }
     // GSI key attributes cannot be empty strings: registered users simply lack the attribute.
     if !u.devicefingeruuid.is_empty() {
         item.insert("devicefingeruuid".to_owned(), s(&u.devicefingeruuid));
@@ -285,9 +296,37 @@ impl DynamoUserStore {
             .attribute_definitions(attr("pk")?)
             .attribute_definitions(attr("uuid")?)
             .attribute_definitions(attr("devicefingeruuid")?)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(ScalarAttributeType::N)
+                    .build()
+                    .map_err(AppError::internal)?,
+            )
+            .attribute_definitions(attr("directory")?)
             .key_schema(hash("pk")?)
             .global_secondary_indexes(index(UUID_INDEX, "uuid")?)
             .global_secondary_indexes(index(DEVICE_INDEX, "devicefingeruuid")?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(DIRECTORY_INDEX)
+                    .key_schema(hash("directory")?)
+                    .key_schema(
+                        KeySchemaElement::builder()
+                            .attribute_name("id")
+                            .key_type(KeyType::Range)
+                            .build()
+                            .map_err(AppError::internal)?,
+                    )
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::Include)
+                            .set_non_key_attributes(Some(DIRECTORY_PROJECTION.map(str::to_owned).to_vec()))
+                            .build(),
+                    )
+                    .build()
+                    .map_err(AppError::internal)?,
+            )
             .send()
             .await
             .map_err(|e| dynamo_error("CreateTable", e))?;
@@ -399,17 +438,87 @@ impl UserStore for DynamoUserStore {
         Ok(())
     }
 
+    async fn update_profile(&self, id: i64, change: ProfileChange, at: i64) -> AppResult<()> {
+        let (attribute, value) = match change {
+            ProfileChange::Userset(v) => ("userset", s(v)),
+            ProfileChange::Nickname(v) => ("nickname", s(v)),
+            ProfileChange::Avatar(v) => ("avatar", s(v)),
+            ProfileChange::InviteConfirm(v) => ("invite_confirm", n(v)),
+            ProfileChange::Password(v) => ("password", s(v)),
+        };
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(id)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET #f = :v, updated_at = :t")
+            .expression_attribute_names("#f", attribute)
+            .expression_attribute_values(":v", value)
+            .expression_attribute_values(":t", n(at))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("UpdateItem profile", e))?;
+        Ok(())
+    }
+
+    async fn search(&self, keyword_lc: &str, exclude: i64, limit: usize) -> AppResult<Vec<UserSummary>> {
+        let mut hits = Vec::new();
+        let mut examined = 0usize;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(DIRECTORY_INDEX)
+                .key_condition_expression("#d = :d")
+                .filter_expression("contains(username_lc, :kw) AND #i <> :me")
+                .expression_attribute_names("#d", "directory")
+                .expression_attribute_names("#i", "id")
+                .expression_attribute_values(":d", s(DIRECTORY))
+                .expression_attribute_values(":kw", s(keyword_lc))
+                .expression_attribute_values(":me", n(exclude))
+                .limit(SEARCH_PAGE.min((SEARCH_BUDGET - examined) as i32))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| dynamo_error("Query directory-index", e))?;
+            examined += out.scanned_count().max(0) as usize;
+            for item in out.items() {
+                hits.push(UserSummary {
+                    id: get_n(item, "id").unwrap_or(0),
+                    username: get_s(item, "username").unwrap_or_default(),
+                    avatar: get_s(item, "avatar").unwrap_or_default(),
+                    role: get_s(item, "role").and_then(|r| Role::parse(&r)).unwrap_or(Role::User),
+                    uuid: get_s(item, "uuid").unwrap_or_default(),
+                    nickname: get_s(item, "nickname").unwrap_or_default(),
+                });
+            }
+            start = out.last_evaluated_key;
+            if hits.len() >= limit || examined >= SEARCH_BUDGET || start.is_none() {
+                break;
+            }
+        }
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
     async fn upgrade_visitor(&self, user: &User, username: &str, password_hash: &str, at: i64) -> AppResult<Upgraded> {
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(user_pk(user.id)))
-            .update_expression("SET #un = :u, #pw = :h, #r = :user, last_login = :t, updated_at = :t")
+            .update_expression(
+                "SET #un = :u, username_lc = :lc, #pw = :h, #r = :user, #d = :dir, last_login = :t, updated_at = :t",
+            )
             .condition_expression("#r = :visitor AND #s = :one")
             .expression_attribute_names("#un", "username")
             .expression_attribute_names("#pw", "password")
             .expression_attribute_names("#r", "role")
             .expression_attribute_names("#s", "status")
+            .expression_attribute_names("#d", "directory")
             .expression_attribute_values(":u", s(username))
+            .expression_attribute_values(":lc", s(username_key(username)))
+            .expression_attribute_values(":dir", s(DIRECTORY))
             .expression_attribute_values(":h", s(password_hash))
             .expression_attribute_values(":user", s(Role::User.as_str()))
             .expression_attribute_values(":visitor", s(Role::Visitor.as_str()))

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
-use super::{token_key, Created, DeviceBinding, LoginUpdate, SessionCache, Upgraded, UserStore};
+use super::{
+    token_key, Created, DeviceBinding, LoginUpdate, ProfileChange, SessionCache, Upgraded, UserStore, SEARCH_BUDGET,
+};
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult};
-use crate::model::{username_key, NewUser, Role, User};
+use crate::model::{is_searchable, username_key, NewUser, Role, User, UserSummary};
 
 const USERS: TableDefinition<u64, &str> = TableDefinition::new("users");
 const USERNAMES: TableDefinition<&str, u64> = TableDefinition::new("usernames");
@@ -196,6 +198,51 @@ impl UserStore for EmbeddedUserStore {
             .await
     }
 
+    async fn update_profile(&self, id: i64, change: ProfileChange, at: i64) -> AppResult<()> {
+        self.db
+            .write(move |txn| {
+                update_user(txn, id, |u| {
+                    match change {
+                        ProfileChange::Userset(v) => u.userset = v,
+                        ProfileChange::Nickname(v) => u.nickname = v,
+                        ProfileChange::Avatar(v) => u.avatar = v,
+                        ProfileChange::InviteConfirm(v) => u.invite_confirm = v,
+                        ProfileChange::Password(v) => u.password = v,
+                    }
+                    u.updated_at = at;
+                })
+                .map(|_| ())
+            })
+            .await
+    }
+
+    async fn search(&self, keyword_lc: &str, exclude: i64, limit: usize) -> AppResult<Vec<UserSummary>> {
+        let keyword = keyword_lc.to_owned();
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read().map_err(db_error)?;
+                let users = txn.open_table(USERS).map_err(db_error)?;
+                let mut hits = Vec::new();
+                let mut examined = 0;
+                for entry in users.iter().map_err(db_error)? {
+                    let (_, json) = entry.map_err(db_error)?;
+                    let user = decode(json.value())?;
+                    if !is_searchable(user.role, user.status) {
+                        continue;
+                    }
+                    examined += 1;
+                    if user.id != exclude && username_key(&user.username).contains(&keyword) {
+                        hits.push(UserSummary::from(&user));
+                    }
+                    if hits.len() >= limit || examined >= SEARCH_BUDGET {
+                        break;
+                    }
+                }
+                Ok(hits)
+            })
+            .await
+    }
+
     async fn upgrade_visitor(&self, user: &User, username: &str, password_hash: &str, at: i64) -> AppResult<Upgraded> {
         let (id, old_key) = (user.id, username_key(&user.username));
         let (username, password_hash) = (username.to_owned(), password_hash.to_owned());
@@ -319,5 +366,23 @@ impl SessionCache for EmbeddedSessionCache {
 
     async fn reset(&self, key: &str) -> AppResult<()> {
         self.remove(key.to_owned()).await
+    }
+
+    async fn set_value(&self, key: &str, value: &str, ttl_secs: u64) -> AppResult<()> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        let expires = now_ms() as u64 + ttl_secs * 1000;
+        self.db
+            .write(move |txn| {
+                txn.open_table(CACHE)
+                    .map_err(db_error)?
+                    .insert(key.as_str(), (value.as_str(), expires))
+                    .map_err(db_error)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn value(&self, key: &str) -> AppResult<Option<String>> {
+        self.live_value(key.to_owned()).await
     }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::error::AppResult;
-use crate::model::{DeviceStats, NewUser, User};
+use crate::model::{DeviceStats, NewUser, User, UserSummary};
 
 pub mod dynamo;
 pub mod embedded;
@@ -25,6 +25,21 @@ pub struct LoginUpdate {
     /// A visitor device's statistics fields (spec 2.10).
     pub stats: Option<DeviceStats>,
 }
+
+/// One change to a user's own profile (spec 3.4, 3.5, 3.7).
+#[derive(Debug, Clone)]
+pub enum ProfileChange {
+    Userset(String),
+    Nickname(String),
+    Avatar(String),
+    InviteConfirm(i64),
+    /// A new password hash.
+    Password(String),
+}
+
+/// Most directory entries one search may examine: keeps its cost flat as the user base grows
+/// (spec 3.2 allows fewer than all matches for very common keywords).
+pub const SEARCH_BUDGET: usize = 2000;
 
 /// Outcome of an atomic user creation.
 #[derive(Debug)]
@@ -58,6 +73,10 @@ pub trait UserStore: Send + Sync {
     async fn find_by_device(&self, device_id: &str) -> AppResult<Option<User>>;
     /// Records a login at `at` together with the changes that come with it, in one write.
     async fn record_login(&self, id: i64, at: i64, update: LoginUpdate) -> AppResult<()>;
+    async fn update_profile(&self, id: i64, change: ProfileChange, at: i64) -> AppResult<()>;
+    /// Registered, active users other than `exclude` whose username contains `keyword_lc`
+    /// (lower case), by ascending id, at most `limit`, examining at most [`SEARCH_BUDGET`] users.
+    async fn search(&self, keyword_lc: &str, exclude: i64, limit: usize) -> AppResult<Vec<UserSummary>>;
     /// Turns an active visitor into a registered user with new credentials, moving its username reservation.
     async fn upgrade_visitor(&self, user: &User, username: &str, password_hash: &str, at: i64) -> AppResult<Upgraded>;
 }
@@ -74,6 +93,9 @@ pub trait SessionCache: Send + Sync {
     /// The counter's value in its current window (0 when none).
     async fn count(&self, key: &str) -> AppResult<u64>;
     async fn reset(&self, key: &str) -> AppResult<()>;
+    /// Sets a plain value with a lifetime (e.g. `user:modify:<id>`).
+    async fn set_value(&self, key: &str, value: &str, ttl_secs: u64) -> AppResult<()>;
+    async fn value(&self, key: &str) -> AppResult<Option<String>>;
 }
 
 /// Redis key of a user's current chat token (spec 1.7).

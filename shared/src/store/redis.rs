@@ -71,4 +71,14 @@ impl SessionCache for RedisSessionCache {
         let mut conn = self.conn.clone();
         conn.del::<_, ()>(key).await.map_err(redis_error)
     }
+
+    async fn set_value(&self, key: &str, value: &str, ttl_secs: u64) -> AppResult<()> {
+        let mut conn = self.conn.clone();
+        conn.set_ex::<_, _, ()>(key, value, ttl_secs).await.map_err(redis_error)
+    }
+
+    async fn value(&self, key: &str) -> AppResult<Option<String>> {
+        let mut conn = self.conn.clone();
+        conn.get(key).await.map_err(redis_error)
+    }
 }
