@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use chat_shared::config::{AwsStoreConfig, Config, COURSE_VISITOR_SALT};
 use chat_shared::store::dynamo::{self, DynamoUserStore};
+use chat_shared::store::dynamo_social::DynamoSocialStore;
 use chat_shared::AppState;
 use serde_json::Value;
 
@@ -112,7 +113,7 @@ pub fn moto_endpoint() -> String {
 
 /// A fresh table name, so tests sharing the moto server never see each other's data.
 pub fn unique_table() -> String {
-    format!("users-{}", uuid::Uuid::new_v4().simple())
+    format!("t-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// A temporary directory removed on drop.
@@ -172,12 +173,11 @@ impl Backend {
 
     /// DynamoDB reached through `endpoint` (maybe a proxy), table created through `admin_endpoint`.
     pub async fn aws(redis: RedisServer, endpoint: &str, admin_endpoint: &str) -> Backend {
-        let table = unique_table();
-        DynamoUserStore::new(dynamo::client(Some(admin_endpoint)).await, &table)
-            .create_table_if_missing()
-            .await
-            .expect("create table");
-        let stores = AwsStoreConfig { users_table: table.clone(), redis_url: redis.url() };
+        let (table, social_table) = (unique_table(), unique_table());
+        let admin = dynamo::client(Some(admin_endpoint)).await;
+        DynamoUserStore::new(admin.clone(), &table).create_table_if_missing().await.expect("create users table");
+        DynamoSocialStore::new(admin, &social_table).create_table_if_missing().await.expect("create social table");
+        let stores = AwsStoreConfig { users_table: table.clone(), social_table, redis_url: redis.url() };
         let state = AppState::aws(test_config(), &stores, Some(endpoint)).await.expect("aws state");
         Backend {
             state: Arc::new(state),

@@ -40,6 +40,19 @@ pub static ROUTES: &[Route] = &[
     route!("POST", "/api/chat/userset", "userset", handlers::userset),
     route!("POST", "/api/chat/updateUserinfo", "update-userinfo", handlers::update_userinfo),
     route!("POST", "/api/chat/setPassword", "set-password", handlers::set_password),
+    route!("POST", "/api/chat/getUserSetInfo", "get-user-set-info", handlers::get_user_set_info),
+    route!("POST", "/api/chat/isApplyfriend/{uuid}", "is-apply-friend", handlers::is_apply_friend),
+    route!("POST", "/api/chat/applyfriend", "apply-friend", handlers::apply_friend),
+    route!("GET", "/api/chat/listapplyfriend/{page}", "list-apply-friend", handlers::list_apply_friend),
+    route!("POST", "/api/chat/handleapply/{id}", "handle-apply", handlers::handle_apply),
+    route!("POST", "/api/chat/autoAddFriendAndAgree", "auto-add-friend", handlers::auto_add_friend),
+    route!("GET", "/api/chat/goodfriendlist/{page}", "goodfriend-list", handlers::goodfriend_list),
+    route!("GET", "/api/chat/getgoodfriendinfo/{id}", "get-goodfriend-info", handlers::get_goodfriend_info),
+    route!("POST", "/api/chat/setblackgoodfriend/{id}", "set-black-goodfriend", handlers::set_black_goodfriend),
+    route!("POST", "/api/chat/setstargoodfriend/{id}", "set-star-goodfriend", handlers::set_star_goodfriend),
+    route!("POST", "/api/chat/setmeOrfriendCanSee/{id}", "set-see-goodfriend", handlers::set_see_goodfriend),
+    route!("POST", "/api/chat/ismygoodfriend/{id}", "is-my-goodfriend", handlers::is_my_goodfriend),
+    route!("POST", "/api/chat/deletegoodfriend/{id}", "delete-goodfriend", handlers::delete_goodfriend),
 ];
 
 /// The `$default` route's binary and handler (preflight and 404).

@@ -71,6 +71,11 @@ impl Config {
         Ok(Config { visitor_salt, jwt_secret, token_ttl_seconds, asset_base })
     }
 
+    /// Default avatar of a group, also the avatar of system notices.
+    pub fn default_group_avatar(&self) -> String {
+        format!("{}/chat/group.png", self.asset_base.trim_end_matches('/'))
+    }
+
     /// Default avatar of a user.
     pub fn default_user_avatar(&self) -> String {
         format!("{}/chat/user.jpg", self.asset_base.trim_end_matches('/'))
@@ -82,13 +87,19 @@ impl Config {
 pub struct AwsStoreConfig {
     /// `USERS_TABLE`
     pub users_table: String,
+    /// `SOCIAL_TABLE`: friends, applications, offline messages
+    pub social_table: String,
     /// `REDIS_URL` (`rediss://` on ElastiCache)
     pub redis_url: String,
 }
 
 impl AwsStoreConfig {
     pub fn from_env() -> AppResult<AwsStoreConfig> {
-        Ok(AwsStoreConfig { users_table: required_var("USERS_TABLE")?, redis_url: required_var("REDIS_URL")? })
+        Ok(AwsStoreConfig {
+            users_table: required_var("USERS_TABLE")?,
+            social_table: required_var("SOCIAL_TABLE")?,
+            redis_url: required_var("REDIS_URL")?,
+        })
     }
 }
 

@@ -219,6 +219,33 @@ impl User {
         v
     }
 
+    /// Display name: nickname if set, else username (spec 1.5).
+    pub fn display_name(&self) -> &str {
+        if self.nickname.is_empty() {
+            &self.username
+        } else {
+            &self.nickname
+        }
+    }
+
+    /// The applicant shape of `listapplyfriend` (spec 4.2).
+    pub fn brief_json(&self) -> Value {
+        json!({"id": self.id, "username": self.username, "avatar": self.avatar, "nickname": self.nickname, "uuid": self.uuid})
+    }
+
+    /// `friendinfo` of `getgoodfriendinfo` (spec 4.6).
+    pub fn friend_info_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "username": self.username,
+            "avatar": self.avatar,
+            "nickname": self.nickname,
+            "role": self.role.as_str(),
+            "status": self.status,
+            "userinfo": self.userinfo_json(),
+        })
+    }
+
     /// Public profile (spec 3.1).
     pub fn public_json(&self) -> Value {
         json!({

@@ -165,6 +165,12 @@ impl IntRule {
         self
     }
 
+    /// A lower bound; the upper bound stays the default (as in the original's messages).
+    pub fn at_least(mut self, min: i64) -> Self {
+        self.min = min;
+        self
+    }
+
     pub fn one_of(mut self, allowed: &'static [i64]) -> Self {
         self.allowed = Some(allowed);
         self

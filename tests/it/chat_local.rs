@@ -120,10 +120,23 @@ fn serves_the_api_and_keeps_users_and_sessions_across_restarts() {
 
 #[test]
 fn runs_on_dynamodb_and_redis_with_flags_creating_the_table() {
-    let (dir, port, redis, table) = (TempDir::new(), free_port(), RedisServer::start(), unique_table());
+    let (dir, port, redis, table, social) =
+        (TempDir::new(), free_port(), RedisServer::start(), unique_table(), unique_table());
     let moto = moto_endpoint();
-    let _server =
-        start_with(&dir, port, &["--dynamodb-endpoint", &moto, "--redis-url", &redis.url(), "--users-table", &table]);
+    let _server = start_with(
+        &dir,
+        port,
+        &[
+            "--dynamodb-endpoint",
+            &moto,
+            "--redis-url",
+            &redis.url(),
+            "--users-table",
+            &table,
+            "--social-table",
+            &social,
+        ],
+    );
     let body = json!({"username": "remote01", "password": "123456"}).to_string();
     let (status, user) = http(port, "POST", "/api/regChat", &[("content-type", "application/json")], &body);
     assert_eq!(status, 200, "{user}");

@@ -10,15 +10,29 @@ use serde_json::{json, Value};
 const EXPECTED: &[(&str, u16)] = &[
     ("reg-chat.json", 200),
     ("login-chat.json", 200),
-    ("search-user.json", 200),
-    ("userset.json", 200),
-    ("update-userinfo.json", 200),
-    ("set-password.json", 200),
-    ("logout.json", 200),
     ("visitor-register.json", 200),
     ("visitor-reg-chat.json", 200),
     ("visitor-login-chat.json", 200),
     ("user-info.json", 200),
+    ("search-user.json", 200),
+    ("userset.json", 200),
+    ("update-userinfo.json", 200),
+    ("set-password.json", 200),
+    // demo01 (user 1) and demo02 (user 2, the upgraded visitor) become friends.
+    ("auto-add-friend.json", 200),
+    ("get-user-set-info.json", 200),
+    ("is-apply-friend.json", 400),
+    ("apply-friend.json", 400),
+    ("list-apply-friend.json", 200),
+    ("handle-apply.json", 400),
+    ("goodfriend-list.json", 200),
+    ("get-goodfriend-info.json", 200),
+    ("set-star-goodfriend.json", 200),
+    ("set-see-goodfriend.json", 200),
+    ("is-my-goodfriend.json", 200),
+    ("set-black-goodfriend.json", 200),
+    ("delete-goodfriend.json", 200),
+    ("logout.json", 200),
     ("not-found.json", 204),
     ("not-found-get.json", 404),
     ("not-found-chat-noauth.json", 400),
@@ -60,7 +74,8 @@ async fn every_sample_event_runs_through_its_handler() {
     expected.sort();
     assert_eq!(files, expected, "every event file has an expectation here");
 
-    let mut token = String::new();
+    // Events carrying a token act as demo01, user 1.
+    let mut demo01_token = String::new();
     for (file, status) in EXPECTED {
         let route = route_of(file);
         let mut event: Value =
@@ -74,7 +89,7 @@ async fn every_sample_event_runs_through_its_handler() {
         assert_eq!(event["version"], "2.0", "{file}");
         resign(&mut event);
         if event["headers"].get("token").is_some() {
-            event["headers"]["token"] = Value::String(token.clone());
+            event["headers"]["token"] = Value::String(demo01_token.clone());
         }
         let request = lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event");
         let response = (route.handler)(b.state.clone(), request).await;
@@ -87,8 +102,8 @@ async fn every_sample_event_runs_through_its_handler() {
         }
         let body: Value = serde_json::from_slice(bytes).expect("envelope");
         assert_eq!(body["msg"], if *status == 200 { "ok" } else { "fail" }, "{file}: {body}");
-        if let Some(t) = body["data"]["token"].as_str() {
-            token = t.to_owned();
+        if let (Some(t), Some(1)) = (body["data"]["token"].as_str(), body["data"]["id"].as_i64()) {
+            demo01_token = t.to_owned();
         }
     }
 }

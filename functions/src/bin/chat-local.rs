@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chat_shared::config::{generate_secret, AwsStoreConfig, Config, COURSE_VISITOR_SALT};
 use chat_shared::state::init_tracing;
 use chat_shared::store::dynamo::{self, DynamoUserStore};
+use chat_shared::store::dynamo_social::DynamoSocialStore;
 use chat_shared::{AppError, AppResult, AppState};
 
 const USAGE: &str =
@@ -16,7 +17,9 @@ const USAGE: &str =
   --data-dir DIR            embedded store and generated JWT secret (default ./.chat-local)
   --dynamodb-endpoint URL   use DynamoDB at URL (AWS_ENDPOINT_URL_DYNAMODB works too) ...
   --redis-url URL           ... and Redis at URL instead of the embedded store
-  --users-table NAME        DynamoDB table (default $USERS_TABLE or chat-users); created if missing
+  --users-table NAME        DynamoDB users table (default $USERS_TABLE or chat-users)
+  --social-table NAME       DynamoDB friends/offline table (default $SOCIAL_TABLE or chat-social);
+                            both tables are created if missing
 
 Environment: VISITOR_SALT (default: the course's published salt), JWT_SECRET (default: generated
 once into the data dir), TOKEN_TTL_SECONDS, ASSET_BASE, RUST_LOG.";
@@ -27,6 +30,7 @@ struct Args {
     dynamodb_endpoint: Option<String>,
     redis_url: Option<String>,
     users_table: Option<String>,
+    social_table: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -36,6 +40,7 @@ fn parse_args() -> Result<Args, String> {
         dynamodb_endpoint: None,
         redis_url: None,
         users_table: None,
+        social_table: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -49,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
             "--dynamodb-endpoint" => args.dynamodb_endpoint = Some(value),
             "--redis-url" => args.redis_url = Some(value),
             "--users-table" => args.users_table = Some(value),
+            "--social-table" => args.social_table = Some(value),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -93,20 +99,21 @@ async fn build_state(args: &Args) -> AppResult<(AppState, String)> {
     }
     let redis_url =
         args.redis_url.clone().ok_or_else(|| AppError::Config("--redis-url is required with DynamoDB".into()))?;
+    let table = |flag: &Option<String>, var: &str, default: &str| {
+        flag.clone().or_else(|| std::env::var(var).ok()).unwrap_or_else(|| default.to_owned())
+    };
     let stores = AwsStoreConfig {
-        users_table: args
-            .users_table
-            .clone()
-            .or_else(|| std::env::var("USERS_TABLE").ok())
-            .unwrap_or_else(|| "chat-users".into()),
+        users_table: table(&args.users_table, "USERS_TABLE", "chat-users"),
+        social_table: table(&args.social_table, "SOCIAL_TABLE", "chat-social"),
         redis_url,
     };
     let state = AppState::aws(config, &stores, dynamodb_endpoint.as_deref()).await?;
-    DynamoUserStore::new(dynamo::client(dynamodb_endpoint.as_deref()).await, &stores.users_table)
-        .create_table_if_missing()
-        .await?;
+    let client = dynamo::client(dynamodb_endpoint.as_deref()).await;
+    DynamoUserStore::new(client.clone(), &stores.users_table).create_table_if_missing().await?;
+    DynamoSocialStore::new(client, &stores.social_table).create_table_if_missing().await?;
     let endpoint = dynamodb_endpoint.as_deref().unwrap_or("AWS");
-    Ok((state, format!("DynamoDB table {} at {endpoint}, Redis at {}", stores.users_table, stores.redis_url)))
+    let tables = format!("{} and {}", stores.users_table, stores.social_table);
+    Ok((state, format!("DynamoDB tables {tables} at {endpoint}, Redis at {}", stores.redis_url)))
 }
 
 #[tokio::main]

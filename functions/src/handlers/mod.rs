@@ -9,9 +9,11 @@ use chat_shared::web::{chat_token, params, raw_path, respond};
 use chat_shared::{AppError, AppResult, AppState};
 use lambda_http::{Body, Request, Response};
 
+pub mod friends;
 pub mod identity;
 pub mod profile;
 
+pub use friends::*;
 pub use identity::*;
 pub use profile::*;
 

@@ -1,2 +1,3 @@
+pub mod friends;
 pub mod identity;
 pub mod profile;

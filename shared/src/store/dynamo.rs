@@ -18,8 +18,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
-    Update,
+    KeysAndAttributes, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -39,7 +39,7 @@ const SEARCH_PAGE: i32 = 500;
 /// TTL attribute of items that expire (offline messages, logs).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// Builds the DynamoDB client once per cold start. `endpoint` points it at an emulator
 /// (or use the SDK's standard `AWS_ENDPOINT_URL_DYNAMODB`); local endpoints get dummy
@@ -69,26 +69,26 @@ pub async fn client(endpoint: Option<&str>) -> Client {
     Client::from_conf(builder.build())
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: i64) -> AttributeValue {
+pub(crate) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn dynamo_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+pub(crate) fn dynamo_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     op: &str,
     e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> AppError {
     AppError::internal(format_args!("dynamodb {op}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e)))
 }
 
-fn get_s(item: &Item, key: &str) -> Option<String> {
+pub(crate) fn get_s(item: &Item, key: &str) -> Option<String> {
     item.get(key).and_then(|v| v.as_s().ok()).cloned()
 }
 
-fn get_n(item: &Item, key: &str) -> Option<i64> {
+pub(crate) fn get_n(item: &Item, key: &str) -> Option<i64> {
     item.get(key).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
@@ -194,8 +194,26 @@ fn user_from_item(item: &Item) -> AppResult<User> {
     })
 }
 
+/// Turns on expiry through [`TTL_ATTRIBUTE`].
+pub(crate) async fn enable_ttl(client: &Client, table: &str) -> AppResult<()> {
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(TTL_ATTRIBUTE)
+                .enabled(true)
+                .build()
+                .map_err(AppError::internal)?,
+        )
+        .send()
+        .await
+        .map_err(|e| dynamo_error("UpdateTimeToLive", e))?;
+    Ok(())
+}
+
 /// Which items of a cancelled transaction failed their condition.
-fn failed_conditions(
+pub(crate) fn failed_conditions(
     err: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> Option<Vec<bool>> {
     match err.as_service_error() {
@@ -330,20 +348,7 @@ impl DynamoUserStore {
             .send()
             .await
             .map_err(|e| dynamo_error("CreateTable", e))?;
-        self.client
-            .update_time_to_live()
-            .table_name(&self.table)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .attribute_name(TTL_ATTRIBUTE)
-                    .enabled(true)
-                    .build()
-                    .map_err(AppError::internal)?,
-            )
-            .send()
-            .await
-            .map_err(|e| dynamo_error("UpdateTimeToLive", e))?;
-        Ok(())
+        enable_ttl(&self.client, &self.table).await
     }
 }
 
@@ -383,6 +388,40 @@ impl UserStore for DynamoUserStore {
 
     async fn get(&self, id: i64) -> AppResult<Option<User>> {
         self.get_item(user_pk(id)).await?.map(|i| user_from_item(&i)).transpose()
+    }
+
+    async fn get_many(&self, ids: &[i64]) -> AppResult<Vec<User>> {
+        let mut unique = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let mut users = Vec::with_capacity(unique.len());
+        // BatchGetItem reads at most 100 keys per call.
+        for chunk in unique.chunks(100) {
+            let keys: Vec<Item> = chunk.iter().map(|id| HashMap::from([("pk".to_owned(), s(user_pk(*id)))])).collect();
+            let mut request =
+                Some(KeysAndAttributes::builder().set_keys(Some(keys)).build().map_err(AppError::internal)?);
+            for attempt in 0..5 {
+                let Some(pending) = request.take() else { break };
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| dynamo_error("BatchGetItem", e))?;
+                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    users.push(user_from_item(&item)?);
+                }
+                request = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys().is_empty());
+                if request.is_some() {
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                }
+            }
+            if request.is_some() {
+                return Err(AppError::internal("dynamodb BatchGetItem: keys left unprocessed"));
+            }
+        }
+        Ok(users)
     }
 
     async fn find_by_username(&self, username: &str) -> AppResult<Option<User>> {

@@ -8,18 +8,29 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
+use serde_json::Value;
+
 use super::{
-    token_key, Created, DeviceBinding, LoginUpdate, ProfileChange, SessionCache, Upgraded, UserStore, SEARCH_BUDGET,
+    queue_key, token_key, Created, Decided, DeviceBinding, FriendRemarks, LoginUpdate, OfflineQueue, ProfileChange,
+    SessionCache, SocialStore, Upgraded, UserStore, SEARCH_BUDGET,
 };
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult};
 use crate::model::{is_searchable, username_key, NewUser, Role, User, UserSummary};
+use crate::social::{Application, Friend, AGREE, IGNORE, PENDING, REFUSE};
 
 const USERS: TableDefinition<u64, &str> = TableDefinition::new("users");
 const USERNAMES: TableDefinition<&str, u64> = TableDefinition::new("usernames");
 const DEVICES: TableDefinition<&str, u64> = TableDefinition::new("devices");
 const UUIDS: TableDefinition<&str, u64> = TableDefinition::new("uuids");
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+const FRIENDS: TableDefinition<(u64, u64), &str> = TableDefinition::new("friends");
+/// Applications keyed by (addressee, id).
+const APPLICATIONS: TableDefinition<(u64, u64), &str> = TableDefinition::new("applications");
+/// (applicant, addressee) → id of the pending or agreed application between them.
+const APPLICATION_PAIRS: TableDefinition<(u64, u64), u64> = TableDefinition::new("application_pairs");
+/// (user, time-ordered key) → queued message.
+const OFFLINE: TableDefinition<(u64, &str), &str> = TableDefinition::new("offline");
 /// Cache entries: key → (value, expiry in Unix ms).
 const CACHE: TableDefinition<&str, (&str, u64)> = TableDefinition::new("cache");
 
@@ -45,6 +56,10 @@ impl EmbeddedDb {
             txn.open_table(UUIDS).map_err(db_error)?;
             txn.open_table(COUNTERS).map_err(db_error)?;
             txn.open_table(CACHE).map_err(db_error)?;
+            txn.open_table(FRIENDS).map_err(db_error)?;
+            txn.open_table(APPLICATIONS).map_err(db_error)?;
+            txn.open_table(APPLICATION_PAIRS).map_err(db_error)?;
+            txn.open_table(OFFLINE).map_err(db_error)?;
         }
         txn.commit().map_err(db_error)?;
         Ok(EmbeddedDb(Arc::new(db)))
@@ -163,6 +178,19 @@ impl UserStore for EmbeddedUserStore {
             return Ok(None);
         }
         self.db.run(move |db| read_user(db, id as u64)).await
+    }
+
+    async fn get_many(&self, ids: &[i64]) -> AppResult<Vec<User>> {
+        let ids = ids.to_vec();
+        self.db
+            .run(move |db| {
+                let mut users = Vec::new();
+                for id in ids.into_iter().filter(|id| *id > 0) {
+                    users.extend(read_user(db, id as u64)?);
+                }
+                Ok(users)
+            })
+            .await
     }
 
     async fn find_by_username(&self, username: &str) -> AppResult<Option<User>> {
@@ -384,5 +412,300 @@ impl SessionCache for EmbeddedSessionCache {
 
     async fn value(&self, key: &str) -> AppResult<Option<String>> {
         self.live_value(key.to_owned()).await
+    }
+}
+
+fn next_id(txn: &WriteTransaction, entity: &str) -> AppResult<u64> {
+    let mut counters = txn.open_table(COUNTERS).map_err(db_error)?;
+    let id = counters.get(entity).map_err(db_error)?.map_or(0, |g| g.value()) + 1;
+    counters.insert(entity, id).map_err(db_error)?;
+    Ok(id)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> AppResult<T> {
+    serde_json::from_str(json).map_err(AppError::internal)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> AppResult<String> {
+    serde_json::to_string(value).map_err(AppError::internal)
+}
+
+/// [`SocialStore`] on the embedded database: every multi-row change is one write transaction.
+#[derive(Clone)]
+pub struct EmbeddedSocialStore {
+    db: EmbeddedDb,
+}
+
+impl EmbeddedSocialStore {
+    pub fn new(db: EmbeddedDb) -> Self {
+        EmbeddedSocialStore { db }
+    }
+}
+
+fn read_application(db: &Database, to: u64, id: u64) -> AppResult<Option<Application>> {
+    let txn = db.begin_read().map_err(db_error)?;
+    let apps = txn.open_table(APPLICATIONS).map_err(db_error)?;
+    let found = apps.get((to, id)).map_err(db_error)?;
+    found.map(|g| from_json(g.value())).transpose()
+}
+
+#[async_trait]
+impl SocialStore for EmbeddedSocialStore {
+    async fn apply(&self, user_id: i64, friend_id: i64, nickname: &str, now: i64) -> AppResult<Option<Application>> {
+        let nickname = nickname.to_owned();
+        self.db
+            .write(move |txn| {
+                let pair = (user_id as u64, friend_id as u64);
+                let mut pairs = txn.open_table(APPLICATION_PAIRS).map_err(db_error)?;
+                if pairs.get(pair).map_err(db_error)?.is_some() {
+                    return Ok(None);
+                }
+                let id = next_id(txn, "goodfriendapply")?;
+                let app = Application::new(id as i64, user_id, friend_id, nickname, now);
+                pairs.insert(pair, id).map_err(db_error)?;
+                txn.open_table(APPLICATIONS)
+                    .map_err(db_error)?
+                    .insert((friend_id as u64, id), to_json(&app)?.as_str())
+                    .map_err(db_error)?;
+                Ok(Some(app))
+            })
+            .await
+    }
+
+    async fn pending_application(&self, from: i64, to: i64) -> AppResult<Option<Application>> {
+        self.db
+            .run(move |db| {
+                let id = {
+                    let txn = db.begin_read().map_err(db_error)?;
+                    let pairs = txn.open_table(APPLICATION_PAIRS).map_err(db_error)?;
+                    let found = pairs.get((from as u64, to as u64)).map_err(db_error)?;
+                    found.map(|g| g.value())
+                };
+                let Some(id) = id else { return Ok(None) };
+                Ok(read_application(db, to as u64, id)?.filter(|a| a.status == PENDING))
+            })
+            .await
+    }
+
+    async fn application(&self, to: i64, id: i64) -> AppResult<Option<Application>> {
+        if to <= 0 || id <= 0 {
+            return Ok(None);
+        }
+        self.db.run(move |db| read_application(db, to as u64, id as u64)).await
+    }
+
+    async fn applications_to(&self, to: i64, offset: usize, limit: usize) -> AppResult<Vec<Application>> {
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read().map_err(db_error)?;
+                let apps = txn.open_table(APPLICATIONS).map_err(db_error)?;
+                let range = apps.range((to as u64, 0)..=(to as u64, u64::MAX)).map_err(db_error)?;
+                let mut out = Vec::new();
+                for entry in range.rev().skip(offset).take(limit) {
+                    let (_, json) = entry.map_err(db_error)?;
+                    out.push(from_json(json.value())?);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn count_pending_to(&self, to: i64) -> AppResult<u64> {
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read().map_err(db_error)?;
+                let apps = txn.open_table(APPLICATIONS).map_err(db_error)?;
+                let mut count = 0;
+                for entry in apps.range((to as u64, 0)..=(to as u64, u64::MAX)).map_err(db_error)? {
+                    let (_, json) = entry.map_err(db_error)?;
+                    if from_json::<Application>(json.value())?.status == PENDING {
+                        count += 1;
+                    }
+                }
+                Ok(count)
+            })
+            .await
+    }
+
+    async fn decide(&self, app: &Application, status: &str, remarks: FriendRemarks, now: i64) -> AppResult<Decided> {
+        let (to, id, applicant) = (app.friend_id, app.id, app.user_id);
+        let status = status.to_owned();
+        self.db
+            .write(move |txn| {
+                let mut apps = txn.open_table(APPLICATIONS).map_err(db_error)?;
+                let current =
+                    apps.get((to as u64, id as u64)).map_err(db_error)?.map(|g| from_json::<Application>(g.value()));
+                let mut current = match current.transpose()? {
+                    Some(a) if a.status == PENDING => a,
+                    _ => return Ok(Decided::NotPending),
+                };
+                current.status = status.clone();
+                current.updated_at = now;
+                apps.insert((to as u64, id as u64), to_json(&current)?.as_str()).map_err(db_error)?;
+                if status == REFUSE || status == IGNORE {
+                    txn.open_table(APPLICATION_PAIRS)
+                        .map_err(db_error)?
+                        .remove((applicant as u64, to as u64))
+                        .map_err(db_error)?;
+                }
+                if status == AGREE {
+                    let mut friends = txn.open_table(FRIENDS).map_err(db_error)?;
+                    for (owner, friend, remark) in
+                        [(to, applicant, remarks.decider_row), (applicant, to, remarks.applicant_row)]
+                    {
+                        if friends.get((owner as u64, friend as u64)).map_err(db_error)?.is_none() {
+                            let row = Friend::new(next_id(txn, "goodfriend")? as i64, owner, friend, remark, now);
+                            friends.insert((owner as u64, friend as u64), to_json(&row)?.as_str()).map_err(db_error)?;
+                        }
+                    }
+                }
+                Ok(Decided::Done)
+            })
+            .await
+    }
+
+    async fn withdraw(&self, app: &Application) -> AppResult<()> {
+        let (from, to, id) = (app.user_id as u64, app.friend_id as u64, app.id as u64);
+        self.db
+            .write(move |txn| {
+                txn.open_table(APPLICATIONS).map_err(db_error)?.remove((to, id)).map_err(db_error)?;
+                let mut pairs = txn.open_table(APPLICATION_PAIRS).map_err(db_error)?;
+                let reserved = pairs.get((from, to)).map_err(db_error)?.map(|g| g.value());
+                if reserved == Some(id) {
+                    pairs.remove((from, to)).map_err(db_error)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn friend(&self, owner: i64, friend: i64) -> AppResult<Option<Friend>> {
+        if owner <= 0 || friend <= 0 {
+            return Ok(None);
+        }
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read().map_err(db_error)?;
+                let friends = txn.open_table(FRIENDS).map_err(db_error)?;
+                let found = friends.get((owner as u64, friend as u64)).map_err(db_error)?;
+                found.map(|g| from_json(g.value())).transpose()
+            })
+            .await
+    }
+
+    async fn friends(&self, owner: i64) -> AppResult<Vec<Friend>> {
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read().map_err(db_error)?;
+                let friends = txn.open_table(FRIENDS).map_err(db_error)?;
+                let mut rows: Vec<Friend> = Vec::new();
+                for entry in friends.range((owner as u64, 0)..=(owner as u64, u64::MAX)).map_err(db_error)? {
+                    let (_, json) = entry.map_err(db_error)?;
+                    rows.push(from_json(json.value())?);
+                }
+                rows.sort_by_key(|r| r.id);
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn update_friend(&self, row: &Friend) -> AppResult<()> {
+        let row = row.clone();
+        self.db
+            .write(move |txn| {
+                let mut friends = txn.open_table(FRIENDS).map_err(db_error)?;
+                let key = (row.user_id as u64, row.friend_id as u64);
+                if friends.get(key).map_err(db_error)?.is_some() {
+                    friends.insert(key, to_json(&row)?.as_str()).map_err(db_error)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn unfriend(&self, a: i64, b: i64) -> AppResult<()> {
+        let (a, b) = (a as u64, b as u64);
+        self.db
+            .write(move |txn| {
+                let mut friends = txn.open_table(FRIENDS).map_err(db_error)?;
+                friends.remove((a, b)).map_err(db_error)?;
+                friends.remove((b, a)).map_err(db_error)?;
+                let mut pairs = txn.open_table(APPLICATION_PAIRS).map_err(db_error)?;
+                pairs.remove((a, b)).map_err(db_error)?;
+                pairs.remove((b, a)).map_err(db_error)?;
+                let mut apps = txn.open_table(APPLICATIONS).map_err(db_error)?;
+                for (to, from) in [(a, b), (b, a)] {
+                    let mut doomed = Vec::new();
+                    for entry in apps.range((to, 0)..=(to, u64::MAX)).map_err(db_error)? {
+                        let (key, json) = entry.map_err(db_error)?;
+                        if from_json::<Application>(json.value())?.user_id as u64 == from {
+                            doomed.push(key.value());
+                        }
+                    }
+                    for key in doomed {
+                        apps.remove(key).map_err(db_error)?;
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+}
+
+/// [`OfflineQueue`] on the embedded database.
+#[derive(Clone)]
+pub struct EmbeddedOfflineQueue {
+    db: EmbeddedDb,
+}
+
+impl EmbeddedOfflineQueue {
+    pub fn new(db: EmbeddedDb) -> Self {
+        EmbeddedOfflineQueue { db }
+    }
+}
+
+#[async_trait]
+impl OfflineQueue for EmbeddedOfflineQueue {
+    async fn push(&self, user_id: i64, message: &Value) -> AppResult<()> {
+        let key = queue_key();
+        let json = message.to_string();
+        self.db
+            .write(move |txn| {
+                txn.open_table(OFFLINE)
+                    .map_err(db_error)?
+                    .insert((user_id as u64, key.as_str()), json.as_str())
+                    .map_err(db_error)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn peek(&self, user_id: i64, limit: usize) -> AppResult<Vec<(String, Value)>> {
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read().map_err(db_error)?;
+                let queue = txn.open_table(OFFLINE).map_err(db_error)?;
+                let user = user_id as u64;
+                let mut out = Vec::new();
+                for entry in queue.range((user, "")..(user + 1, "")).map_err(db_error)?.take(limit) {
+                    let (key, json) = entry.map_err(db_error)?;
+                    out.push((key.value().1.to_owned(), from_json(json.value())?));
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn remove(&self, user_id: i64, keys: &[String]) -> AppResult<()> {
+        let keys = keys.to_vec();
+        self.db
+            .write(move |txn| {
+                let mut queue = txn.open_table(OFFLINE).map_err(db_error)?;
+                for key in &keys {
+                    queue.remove((user_id as u64, key.as_str())).map_err(db_error)?;
+                }
+                Ok(())
+            })
+            .await
     }
 }

@@ -3,9 +3,13 @@
 use async_trait::async_trait;
 
 use crate::error::AppResult;
+use serde_json::Value;
+
 use crate::model::{DeviceStats, NewUser, User, UserSummary};
+use crate::social::{Application, Friend};
 
 pub mod dynamo;
+pub mod dynamo_social;
 pub mod embedded;
 pub mod redis;
 
@@ -66,6 +70,8 @@ pub trait UserStore: Send + Sync {
     /// Creates the user, its username reservation and optionally its device binding, all or nothing.
     async fn create(&self, user: NewUser, device: Option<DeviceBinding>) -> AppResult<Created>;
     async fn get(&self, id: i64) -> AppResult<Option<User>>;
+    /// The users that exist among `ids`, in no particular order (one batched read).
+    async fn get_many(&self, ids: &[i64]) -> AppResult<Vec<User>>;
     /// Case-insensitive lookup through the username reservation (strongly consistent).
     async fn find_by_username(&self, username: &str) -> AppResult<Option<User>>;
     async fn find_by_uuid(&self, uuid: &str) -> AppResult<Option<User>>;
@@ -101,4 +107,65 @@ pub trait SessionCache: Send + Sync {
 /// Redis key of a user's current chat token (spec 1.7).
 pub fn token_key(user_id: i64) -> String {
     format!("chat_user_{user_id}")
+}
+
+/// The remarks the two new friend rows start with when an application is agreed (spec 4.3).
+#[derive(Debug, Clone)]
+pub struct FriendRemarks {
+    /// On the decider's row (decider → applicant).
+    pub decider_row: String,
+    /// On the applicant's row (applicant → decider).
+    pub applicant_row: String,
+}
+
+/// Outcome of deciding an application.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decided {
+    Done,
+    /// Someone decided it first (or it vanished).
+    NotPending,
+    /// The atomic write failed for another reason; nothing changed.
+    Conflict,
+}
+
+/// Friends and friend applications (DynamoDB in AWS).
+#[async_trait]
+pub trait SocialStore: Send + Sync {
+    /// Creates a pending application, unless the ordered pair already has one pending or
+    /// agreed (`None`); enforced atomically, so a concurrent duplicate gets `None` too.
+    async fn apply(&self, user_id: i64, friend_id: i64, nickname: &str, now: i64) -> AppResult<Option<Application>>;
+    /// The pending application from `from` to `to`.
+    async fn pending_application(&self, from: i64, to: i64) -> AppResult<Option<Application>>;
+    /// Application `id` addressed to `to`.
+    async fn application(&self, to: i64, id: i64) -> AppResult<Option<Application>>;
+    /// Applications addressed to `to`, newest first.
+    async fn applications_to(&self, to: i64, offset: usize, limit: usize) -> AppResult<Vec<Application>>;
+    async fn count_pending_to(&self, to: i64) -> AppResult<u64>;
+    /// Sets a pending application's status; for `agree` also creates the missing friend rows
+    /// of both directions. All or nothing.
+    async fn decide(&self, app: &Application, status: &str, remarks: FriendRemarks, now: i64) -> AppResult<Decided>;
+    /// Removes an application and the pair's reservation (cleanup of a failed auto-add).
+    async fn withdraw(&self, app: &Application) -> AppResult<()>;
+    /// `owner`'s row for `friend`.
+    async fn friend(&self, owner: i64, friend: i64) -> AppResult<Option<Friend>>;
+    /// All of `owner`'s rows by ascending row id.
+    async fn friends(&self, owner: i64) -> AppResult<Vec<Friend>>;
+    /// Saves the flags and remark of an existing row.
+    async fn update_friend(&self, row: &Friend) -> AppResult<()>;
+    /// Deletes both rows of a pair and every application between them, so they may apply again.
+    async fn unfriend(&self, a: i64, b: i64) -> AppResult<()>;
+}
+
+/// Durable per-user queue of messages not yet delivered (spec 6.7), oldest first.
+#[async_trait]
+pub trait OfflineQueue: Send + Sync {
+    async fn push(&self, user_id: i64, message: &Value) -> AppResult<()>;
+    /// Up to `limit` queued messages with the keys that remove them.
+    async fn peek(&self, user_id: i64, limit: usize) -> AppResult<Vec<(String, Value)>>;
+    async fn remove(&self, user_id: i64, keys: &[String]) -> AppResult<()>;
+}
+
+/// A queue key that sorts by enqueue time: zero-padded milliseconds, then a random tiebreaker.
+pub(crate) fn queue_key() -> String {
+    format!("{:015}#{}", crate::clock::now_ms(), uuid::Uuid::new_v4().simple())
 }

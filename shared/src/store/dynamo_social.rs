@@ -1,0 +1,463 @@
+//! DynamoDB adapters of [`SocialStore`] and [`OfflineQueue`], on one table keyed by `pk` + `sk`:
+//! * `FRIEND#<owner>` / `<friend id>`: a friend row (`row` holds its JSON).
+//! * `APPLY#<addressee>` / `<application id>`: an application (`row` JSON, `status`, `from_id`).
+//! * `PAIR#<applicant>#<addressee>` / `#`: the pair's pending-or-agreed reservation (`app_id`),
+//!   written in the same transaction as the application, so duplicates are refused atomically.
+//! * `OFFLINE#<user>` / `<ms>#<random>`: a queued message, expiring through TTL.
+//! * `COUNTER#<entity>` / `#`: id counters.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, KeySchemaElement, KeyType, Put,
+    ReturnValue, ScalarAttributeType, Select, TransactWriteItem, Update, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use serde_json::Value;
+
+use super::dynamo::{dynamo_error, enable_ttl, failed_conditions, get_n, get_s, n, s, Item, TTL_ATTRIBUTE};
+use super::{queue_key, Decided, FriendRemarks, OfflineQueue, SocialStore};
+use crate::clock::now_secs;
+use crate::error::{AppError, AppResult};
+use crate::social::{Application, Friend, AGREE, IGNORE, PENDING, REFUSE};
+
+/// Offline messages are kept this long (spec 1.7 retention default).
+pub const OFFLINE_RETENTION_SECS: i64 = 30 * 24 * 3600;
+/// BatchWriteItem's limit.
+const BATCH: usize = 25;
+
+fn padded(n: i64) -> String {
+    format!("{n:020}")
+}
+
+fn key(pk: String, sk: String) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn friend_key(owner: i64, friend: i64) -> Item {
+    key(format!("FRIEND#{owner}"), padded(friend))
+}
+
+fn application_key(to: i64, id: i64) -> Item {
+    key(format!("APPLY#{to}"), padded(id))
+}
+
+fn pair_key(from: i64, to: i64) -> Item {
+    key(format!("PAIR#{from}#{to}"), "#".to_owned())
+}
+
+fn with(mut item: Item, attrs: impl IntoIterator<Item = (&'static str, AttributeValue)>) -> Item {
+    item.extend(attrs.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    item
+}
+
+fn row_of<T: serde::de::DeserializeOwned>(item: &Item) -> AppResult<T> {
+    let json = get_s(item, "row").ok_or_else(|| AppError::internal("dynamodb: social item without row"))?;
+    serde_json::from_str(&json).map_err(AppError::internal)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> AppResult<AttributeValue> {
+    serde_json::to_string(value).map(s).map_err(AppError::internal)
+}
+
+fn application_item(app: &Application) -> AppResult<Item> {
+    Ok(with(
+        application_key(app.friend_id, app.id),
+        [("row", json(app)?), ("status", s(&app.status)), ("from_id", n(app.user_id))],
+    ))
+}
+
+fn friend_item(row: &Friend) -> AppResult<Item> {
+    Ok(with(friend_key(row.user_id, row.friend_id), [("row", json(row)?)]))
+}
+
+fn tx_put(table: &str, item: Item, condition: Option<&str>, values: Option<Item>) -> AppResult<TransactWriteItem> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned))
+        .set_expression_attribute_values(values)
+        .build()
+        .map_err(AppError::internal)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+fn tx_delete(table: &str, key: Item, condition: Option<(&str, Item)>) -> AppResult<TransactWriteItem> {
+    let (condition, values) = condition.map_or((None, None), |(c, v)| (Some(c.to_owned()), Some(v)));
+    let delete = Delete::builder()
+        .table_name(table)
+        .set_key(Some(key))
+        .set_condition_expression(condition)
+        .set_expression_attribute_values(values)
+        .build()
+        .map_err(AppError::internal)?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
+}
+
+#[derive(Clone)]
+pub struct DynamoSocialStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoSocialStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoSocialStore { client, table: table.into() }
+    }
+
+    /// Creates the table (`pk` + `sk`, TTL) when it does not exist (chat-local, tests).
+    /// Deployed stacks get the same table from template.yaml.
+    pub async fn create_table_if_missing(&self) -> AppResult<()> {
+        if self.client.describe_table().table_name(&self.table).send().await.is_ok() {
+            return Ok(());
+        }
+        let attr = |name: &str| {
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+        };
+        let key_part = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk").map_err(AppError::internal)?)
+            .attribute_definitions(attr("sk").map_err(AppError::internal)?)
+            .key_schema(key_part("pk", KeyType::Hash).map_err(AppError::internal)?)
+            .key_schema(key_part("sk", KeyType::Range).map_err(AppError::internal)?)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("CreateTable", e))?;
+        enable_ttl(&self.client, &self.table).await
+    }
+
+    /// Reserves `count` consecutive ids of a counter; returns the first.
+    async fn reserve_ids(&self, entity: &str, count: i64) -> AppResult<i64> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("COUNTER#{entity}"), "#".to_owned())))
+            .update_expression("ADD n :k")
+            .expression_attribute_values(":k", n(count))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("UpdateItem counter", e))?;
+        let last =
+            out.attributes().and_then(|a| get_n(a, "n")).ok_or_else(|| AppError::internal("counter without n"))?;
+        Ok(last - count + 1)
+    }
+
+    async fn get(&self, key: Item) -> AppResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// Every item of a partition, in key order (forward or backward), up to `max` items.
+    async fn query_partition(&self, pk: String, forward: bool, max: usize) -> AppResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(&pk))
+                .scan_index_forward(forward)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .limit((max - items.len()).min(1000) as i32)
+                .send()
+                .await
+                .map_err(|e| dynamo_error("Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() || items.len() >= max {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Deletes items in batches, retrying what DynamoDB leaves unprocessed.
+    async fn batch_delete(&self, keys: Vec<Item>) -> AppResult<()> {
+        for chunk in keys.chunks(BATCH) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|k| {
+                    DeleteRequest::builder()
+                        .set_key(Some(k.clone()))
+                        .build()
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                        .map_err(AppError::internal)
+                })
+                .collect::<AppResult<_>>()?;
+            for attempt in 0..5 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| dynamo_error("BatchWriteItem", e))?;
+                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            }
+            if !requests.is_empty() {
+                return Err(AppError::internal("dynamodb BatchWriteItem: items left unprocessed"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SocialStore for DynamoSocialStore {
+    async fn apply(&self, user_id: i64, friend_id: i64, nickname: &str, now: i64) -> AppResult<Option<Application>> {
+        // Cheap pre-check so duplicates do not burn ids; the transaction is what guarantees it.
+        if self.get(pair_key(user_id, friend_id)).await?.is_some() {
+            return Ok(None);
+        }
+        let id = self.reserve_ids("goodfriendapply", 1).await?;
+        let app = Application::new(id, user_id, friend_id, nickname.to_owned(), now);
+        let items = vec![
+            tx_put(
+                &self.table,
+                with(pair_key(user_id, friend_id), [("app_id", n(id))]),
+                Some("attribute_not_exists(pk)"),
+                None,
+            )?,
+            tx_put(&self.table, application_item(&app)?, Some("attribute_not_exists(pk)"), None)?,
+        ];
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Some(app)),
+            Err(e) if failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) => Ok(None),
+            Err(e) => Err(dynamo_error("TransactWriteItems apply", e)),
+        }
+    }
+
+    async fn pending_application(&self, from: i64, to: i64) -> AppResult<Option<Application>> {
+        let Some(id) = self.get(pair_key(from, to)).await?.and_then(|p| get_n(&p, "app_id")) else { return Ok(None) };
+        Ok(self.application(to, id).await?.filter(|a| a.status == PENDING))
+    }
+
+    async fn application(&self, to: i64, id: i64) -> AppResult<Option<Application>> {
+        self.get(application_key(to, id)).await?.map(|i| row_of(&i)).transpose()
+    }
+
+    async fn applications_to(&self, to: i64, offset: usize, limit: usize) -> AppResult<Vec<Application>> {
+        let items = self.query_partition(format!("APPLY#{to}"), false, offset + limit).await?;
+        items.iter().skip(offset).map(row_of).collect()
+    }
+
+    async fn count_pending_to(&self, to: i64) -> AppResult<u64> {
+        let mut count = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .filter_expression("#st = :pending")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":pk", s(format!("APPLY#{to}")))
+                .expression_attribute_values(":pending", s(PENDING))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| dynamo_error("Query count", e))?;
+            count += out.count.max(0) as u64;
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(count);
+            }
+        }
+    }
+
+    async fn decide(&self, app: &Application, status: &str, remarks: FriendRemarks, now: i64) -> AppResult<Decided> {
+        let (to, applicant) = (app.friend_id, app.user_id);
+        let mut decided = app.clone();
+        decided.status = status.to_owned();
+        decided.updated_at = now;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(application_key(to, app.id)))
+            .update_expression("SET #st = :s, #row = :row")
+            .condition_expression("#st = :pending")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#row", "row")
+            .expression_attribute_values(":s", s(status))
+            .expression_attribute_values(":row", json(&decided)?)
+            .expression_attribute_values(":pending", s(PENDING))
+            .build()
+            .map_err(AppError::internal)?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        if status == REFUSE || status == IGNORE {
+            let reserved = HashMap::from([(":id".to_owned(), n(app.id))]);
+            items.push(tx_delete(&self.table, pair_key(applicant, to), Some(("app_id = :id", reserved)))?);
+        }
+        if status == AGREE {
+            let missing: Vec<(i64, i64, String)> = {
+                let mut missing = Vec::new();
+                for (owner, friend, remark) in
+                    [(to, applicant, remarks.decider_row), (applicant, to, remarks.applicant_row)]
+                {
+                    if self.get(friend_key(owner, friend)).await?.is_none() {
+                        missing.push((owner, friend, remark));
+                    }
+                }
+                missing
+            };
+            if !missing.is_empty() {
+                let first = self.reserve_ids("goodfriend", missing.len() as i64).await?;
+                for (i, (owner, friend, remark)) in missing.into_iter().enumerate() {
+                    let row = Friend::new(first + i as i64, owner, friend, remark, now);
+                    items.push(tx_put(&self.table, friend_item(&row)?, Some("attribute_not_exists(pk)"), None)?);
+                }
+            }
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Decided::Done),
+            Err(e) => match failed_conditions(&e) {
+                Some(failed) if failed.first() == Some(&true) => Ok(Decided::NotPending),
+                // A friend row appeared between the read and the write: nothing was changed.
+                Some(_) => Ok(Decided::Conflict),
+                None => Err(dynamo_error("TransactWriteItems decide", e)),
+            },
+        }
+    }
+
+    async fn withdraw(&self, app: &Application) -> AppResult<()> {
+        let reserved = HashMap::from([(":id".to_owned(), n(app.id))]);
+        let items = vec![
+            tx_delete(&self.table, application_key(app.friend_id, app.id), None)?,
+            tx_delete(&self.table, pair_key(app.user_id, app.friend_id), Some(("app_id = :id", reserved)))?,
+        ];
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            // The reservation already belongs to another application: delete ours alone.
+            Err(e) if failed_conditions(&e).is_some() => {
+                self.batch_delete(vec![application_key(app.friend_id, app.id)]).await
+            }
+            Err(e) => Err(dynamo_error("TransactWriteItems withdraw", e)),
+        }
+    }
+
+    async fn friend(&self, owner: i64, friend: i64) -> AppResult<Option<Friend>> {
+        self.get(friend_key(owner, friend)).await?.map(|i| row_of(&i)).transpose()
+    }
+
+    async fn friends(&self, owner: i64) -> AppResult<Vec<Friend>> {
+        let items = self.query_partition(format!("FRIEND#{owner}"), true, usize::MAX).await?;
+        let mut rows: Vec<Friend> = items.iter().map(row_of).collect::<AppResult<_>>()?;
+        rows.sort_by_key(|r| r.id);
+        Ok(rows)
+    }
+
+    async fn update_friend(&self, row: &Friend) -> AppResult<()> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(friend_item(row)?))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Deleted meanwhile: nothing to update.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(dynamo_error("PutItem friend", e)),
+        }
+    }
+
+    async fn unfriend(&self, a: i64, b: i64) -> AppResult<()> {
+        let items = vec![
+            tx_delete(&self.table, friend_key(a, b), None)?,
+            tx_delete(&self.table, friend_key(b, a), None)?,
+            tx_delete(&self.table, pair_key(a, b), None)?,
+            tx_delete(&self.table, pair_key(b, a), None)?,
+        ];
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("TransactWriteItems unfriend", e))?;
+        // The applications between them are history only; the reservations above were what
+        // blocked a new application.
+        let mut doomed = Vec::new();
+        for (to, from) in [(a, b), (b, a)] {
+            for item in self.query_partition(format!("APPLY#{to}"), true, usize::MAX).await? {
+                if get_n(&item, "from_id") == Some(from) {
+                    doomed.push(key(format!("APPLY#{to}"), get_s(&item, "sk").unwrap_or_default()));
+                }
+            }
+        }
+        self.batch_delete(doomed).await
+    }
+}
+
+#[derive(Clone)]
+pub struct DynamoOfflineQueue {
+    client: Client,
+    table: String,
+}
+
+impl DynamoOfflineQueue {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoOfflineQueue { client, table: table.into() }
+    }
+}
+
+#[async_trait]
+impl OfflineQueue for DynamoOfflineQueue {
+    async fn push(&self, user_id: i64, message: &Value) -> AppResult<()> {
+        let item = with(
+            key(format!("OFFLINE#{user_id}"), queue_key()),
+            [("message", s(message.to_string())), (TTL_ATTRIBUTE, n(now_secs() + OFFLINE_RETENTION_SECS))],
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("PutItem offline", e))?;
+        Ok(())
+    }
+
+    async fn peek(&self, user_id: i64, limit: usize) -> AppResult<Vec<(String, Value)>> {
+        let store = DynamoSocialStore::new(self.client.clone(), &self.table);
+        let items = store.query_partition(format!("OFFLINE#{user_id}"), true, limit).await?;
+        let now = now_secs();
+        items
+            .iter()
+            // TTL deletion lags; an expired message is as good as gone.
+            .filter(|i| get_n(i, TTL_ATTRIBUTE).is_none_or(|t| t > now))
+            .map(|i| {
+                let message = get_s(i, "message").unwrap_or_default();
+                Ok((get_s(i, "sk").unwrap_or_default(), serde_json::from_str(&message).map_err(AppError::internal)?))
+            })
+            .collect()
+    }
+
+    async fn remove(&self, user_id: i64, keys: &[String]) -> AppResult<()> {
+        let store = DynamoSocialStore::new(self.client.clone(), &self.table);
+        store.batch_delete(keys.iter().map(|k| key(format!("OFFLINE#{user_id}"), k.clone())).collect()).await
+    }
+}
