@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chat_shared::model::{DeviceStats, NewUser, Role};
-use chat_shared::store::{Created, DeviceBinding, LoginUpdate, ProfileChange, Upgraded};
+use chat_shared::store::{Created, Decided, DeviceBinding, FriendRemarks, LoginUpdate, ProfileChange, Upgraded};
 use chat_tests::{Backend, BackendKind};
 
 fn new_user(username: &str, role: Role, device: &str) -> NewUser {
@@ -157,7 +157,47 @@ async fn profile_changes_and_bounded_search(kind: BackendKind) {
     assert!(users.search("nomatch", 0, 20).await.expect("search").is_empty());
 }
 
+async fn social_rows_and_the_offline_queue(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let (social, queue) = (&b.state.social, &b.state.offline);
+    let app = social.apply(1, 2, "hi", 100).await.expect("apply").expect("created");
+    assert!(social.apply(1, 2, "again", 101).await.expect("apply").is_none(), "one pending per ordered pair");
+    let reverse = social.apply(2, 1, "", 102).await.expect("apply").expect("the other direction is separate");
+    assert_eq!(social.pending_application(1, 2).await.expect("pending").map(|a| a.id), Some(app.id));
+    assert_eq!(social.application(2, app.id).await.expect("get").map(|a| a.nickname), Some("hi".to_owned()));
+    assert!(social.application(1, app.id).await.expect("get").is_none(), "addressed to 2 only");
+    assert_eq!(social.count_pending_to(2).await.expect("count"), 1);
+    let remarks = || FriendRemarks { decider_row: "remark by 2".into(), applicant_row: "remark by 1".into() };
+    assert_eq!(social.decide(&app, "agree", remarks(), 200).await.expect("decide"), Decided::Done);
+    assert_eq!(social.decide(&app, "agree", remarks(), 201).await.expect("decide"), Decided::NotPending);
+    assert_eq!(social.friend(2, 1).await.expect("row").map(|f| f.nickname), Some("remark by 2".to_owned()));
+    let mut row = social.friend(1, 2).await.expect("row").expect("exists");
+    assert_eq!((row.nickname.as_str(), row.isblack, row.friendlookme), ("remark by 1", 0, 1));
+    row.isblack = 1;
+    social.update_friend(&row).await.expect("update");
+    assert_eq!(social.friend(1, 2).await.expect("row").map(|f| f.isblack), Some(1));
+    assert_eq!(social.decide(&reverse, "ignore", remarks(), 300).await.expect("decide"), Decided::Done);
+    assert!(social.apply(2, 1, "", 301).await.expect("apply").is_some(), "ignored: may apply again");
+    assert_eq!(social.applications_to(1, 0, 10).await.expect("list").len(), 2);
+    assert_eq!(social.applications_to(1, 1, 10).await.expect("list").len(), 1, "offset");
+    social.unfriend(1, 2).await.expect("unfriend");
+    assert!(social.friend(1, 2).await.expect("row").is_none() && social.friend(2, 1).await.expect("row").is_none());
+    assert!(social.applications_to(1, 0, 10).await.expect("list").is_empty(), "applications between them removed");
+    assert!(social.apply(1, 2, "", 400).await.expect("apply").is_some(), "may apply again after unfriending");
+
+    for i in 0..3 {
+        queue.push(7, &serde_json::json!({"n": i})).await.expect("push");
+    }
+    let peeked = queue.peek(7, 2).await.expect("peek");
+    assert_eq!(peeked.iter().map(|(_, m)| m["n"].as_i64()).collect::<Vec<_>>(), vec![Some(0), Some(1)], "oldest first");
+    queue.remove(7, &[peeked[0].0.clone()]).await.expect("remove");
+    let rest = queue.peek(7, 10).await.expect("peek");
+    assert_eq!(rest.iter().map(|(_, m)| m["n"].as_i64()).collect::<Vec<_>>(), vec![Some(1), Some(2)]);
+    assert!(queue.peek(8, 10).await.expect("peek").is_empty());
+}
+
 on_every_backend!(
+    social_rows_and_the_offline_queue,
     profile_changes_and_bounded_search,
     users_are_unique_case_insensitively_and_findable,
     device_bindings_replace_only_what_was_read,

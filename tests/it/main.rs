@@ -27,6 +27,7 @@ mod chat_local;
 mod concurrency;
 mod conformance;
 mod events;
+mod friends;
 mod identity;
 mod outage;
 mod profile;

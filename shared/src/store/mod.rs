@@ -165,7 +165,16 @@ pub trait OfflineQueue: Send + Sync {
     async fn remove(&self, user_id: i64, keys: &[String]) -> AppResult<()>;
 }
 
-/// A queue key that sorts by enqueue time: zero-padded milliseconds, then a random tiebreaker.
+/// A queue key that sorts by enqueue time: zero-padded milliseconds, a sequence number that keeps
+/// this process's keys in order within one millisecond, and a random part that keeps keys from
+/// different processes apart.
 pub(crate) fn queue_key() -> String {
-    format!("{:015}#{}", crate::clock::now_ms(), uuid::Uuid::new_v4().simple())
+    static LAST: std::sync::Mutex<(i64, u32)> = std::sync::Mutex::new((0, 0));
+    let now = crate::clock::now_ms();
+    let (ms, seq) = {
+        let mut last = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *last = if now > last.0 { (now, 0) } else { (last.0, last.1 + 1) };
+        *last
+    };
+    format!("{ms:015}#{seq:06}#{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
