@@ -207,6 +207,20 @@ impl Backend {
         self.call("POST", path, &[("content-type", "application/json")], &body.to_string()).await
     }
 
+    /// A freshly signed `POST /api/visitorRegister` for `device`, as the client sends it.
+    pub async fn visitor_register(&self, device: &str) -> (u16, Value) {
+        let ts = chat_shared::clock::now_ms();
+        let sign = visitor_sign(device, ts);
+        let body = serde_json::json!({"deviceId": device, "timestamp": ts}).to_string();
+        self.call(
+            "POST",
+            "/api/visitorRegister",
+            &[("x-security-sign", &sign), ("content-type", "application/json")],
+            &body,
+        )
+        .await
+    }
+
     pub async fn post_with_token(&self, path: &str, token: &str) -> (u16, Value) {
         self.call("POST", path, &[("token", token), ("content-type", "application/json")], "{}").await
     }

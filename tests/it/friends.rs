@@ -283,17 +283,7 @@ async fn accepting_one_application_twice_at_once_makes_one_pair(kind: BackendKin
 async fn visitors_reach_only_the_whitelisted_friend_routes(kind: BackendKind) {
     let b = Backend::new(kind).await;
     let bob = register(&b, "bob00005").await;
-    let (device, ts) = ("feedbeef-bf16-5425-adbc-d12f49cfa332", chat_shared::clock::now_ms());
-    let sign = chat_tests::visitor_sign(device, ts);
-    let body = json!({"deviceId": device, "timestamp": ts}).to_string();
-    let (_, v) = b
-        .call(
-            "POST",
-            "/api/visitorRegister",
-            &[("x-security-sign", &sign), ("content-type", "application/json")],
-            &body,
-        )
-        .await;
+    let (_, v) = b.visitor_register("feedbeef-bf16-5425-adbc-d12f49cfa332").await;
     let visitor = Member {
         id: v["data"]["id"].as_i64().expect("id"),
         uuid: v["data"]["uuid"].as_str().expect("uuid").to_owned(),

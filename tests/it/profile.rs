@@ -1,7 +1,6 @@
 //! Profile and settings endpoints (spec 3.2, 3.4, 3.5, 3.7) on every backend.
 
-use chat_shared::clock::now_ms;
-use chat_tests::{visitor_sign, Backend, BackendKind};
+use chat_tests::{Backend, BackendKind};
 use serde_json::{json, Value};
 
 fn fail(data: &str) -> (u16, Value) {
@@ -19,17 +18,7 @@ async fn register(b: &Backend, username: &str) -> (i64, String) {
 }
 
 async fn visitor_token(b: &Backend) -> String {
-    let (device, ts) = ("abcdef01-bf16-5425-adbc-d12f49cfa332", now_ms());
-    let body = json!({"deviceId": device, "timestamp": ts}).to_string();
-    let sign = visitor_sign(device, ts);
-    let (status, v) = b
-        .call(
-            "POST",
-            "/api/visitorRegister",
-            &[("x-security-sign", &sign), ("content-type", "application/json")],
-            &body,
-        )
-        .await;
+    let (status, v) = b.visitor_register("abcdef01-bf16-5425-adbc-d12f49cfa332").await;
     assert_eq!(status, 200, "{v}");
     v["data"]["token"].as_str().expect("token").to_owned()
 }
