@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use crate::auth::Caller;
 use crate::clock::now_secs;
 use crate::error::{AppError, AppResult};
-use crate::model::{username_key, Role};
+use crate::model::{is_searchable, username_key, Role, UserSummary};
 use crate::password::{self, Verified};
 use crate::state::AppState;
 use crate::store::ProfileChange;
@@ -19,9 +19,19 @@ pub const USERSET_MAX_CHARS: i64 = 65_535;
 pub const MODIFY_MARKER_TTL_SECS: u64 = 60;
 
 /// `POST /api/chat/searchUser`: registered, enabled users other than me whose username contains
-/// the keyword literally, case-insensitively.
+/// the keyword literally, case-insensitively. The substring scan has a fixed budget, so an exact
+/// username is also looked up directly: searching someone's full name always finds them.
 pub async fn search_users(state: &AppState, me: &Caller, keyword: &str) -> AppResult<Value> {
-    let hits = state.users.search(&username_key(keyword), me.user.id, SEARCH_LIMIT).await?;
+    let mut hits = state.users.search(&username_key(keyword), me.user.id, SEARCH_LIMIT).await?;
+    let exact = state.users.find_by_username(keyword).await?;
+    if let Some(user) = exact.filter(|u| is_searchable(u.role, u.status) && u.id != me.user.id) {
+        if !hits.iter().any(|h| h.id == user.id) {
+            // The exact match always makes the list.
+            hits.truncate(SEARCH_LIMIT - 1);
+            hits.push(UserSummary::from(&user));
+            hits.sort_by_key(|h| h.id);
+        }
+    }
     Ok(Value::Array(hits.iter().map(|h| h.to_json()).collect()))
 }
 
