@@ -224,7 +224,8 @@ pub(crate) fn failed_conditions(
     }
 }
 
-fn put(table: &str, item: Item, condition: &str, values: Option<Item>) -> AppResult<TransactWriteItem> {
+/// A conditional Put inside a transaction.
+pub(crate) fn put(table: &str, item: Item, condition: &str, values: Option<Item>) -> AppResult<TransactWriteItem> {
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))

@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, KeySchemaElement, KeyType, Put,
-    ReturnValue, ScalarAttributeType, Select, TransactWriteItem, Update, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, KeySchemaElement, KeyType, ReturnValue,
+    ScalarAttributeType, Select, TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 
-use super::dynamo::{dynamo_error, enable_ttl, failed_conditions, get_n, get_s, n, s, Item, TTL_ATTRIBUTE};
+use super::dynamo::{dynamo_error, enable_ttl, failed_conditions, get_n, get_s, n, put, s, Item, TTL_ATTRIBUTE};
 use super::{queue_key, Decided, FriendRemarks, OfflineQueue, SocialStore};
 use crate::clock::now_secs;
 use crate::error::{AppError, AppResult};
@@ -71,17 +71,6 @@ fn application_item(app: &Application) -> AppResult<Item> {
 
 fn friend_item(row: &Friend) -> AppResult<Item> {
     Ok(with(friend_key(row.user_id, row.friend_id), [("row", json(row)?)]))
-}
-
-fn tx_put(table: &str, item: Item, condition: Option<&str>, values: Option<Item>) -> AppResult<TransactWriteItem> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .set_condition_expression(condition.map(str::to_owned))
-        .set_expression_attribute_values(values)
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().put(put).build())
 }
 
 fn tx_delete(table: &str, key: Item, condition: Option<(&str, Item)>) -> AppResult<TransactWriteItem> {
@@ -233,13 +222,13 @@ impl SocialStore for DynamoSocialStore {
         let id = self.reserve_ids("goodfriendapply", 1).await?;
         let app = Application::new(id, user_id, friend_id, nickname.to_owned(), now);
         let items = vec![
-            tx_put(
+            put(
                 &self.table,
                 with(pair_key(user_id, friend_id), [("app_id", n(id))]),
-                Some("attribute_not_exists(pk)"),
+                "attribute_not_exists(pk)",
                 None,
             )?,
-            tx_put(&self.table, application_item(&app)?, Some("attribute_not_exists(pk)"), None)?,
+            put(&self.table, application_item(&app)?, "attribute_not_exists(pk)", None)?,
         ];
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(Some(app)),
@@ -311,22 +300,21 @@ impl SocialStore for DynamoSocialStore {
             items.push(tx_delete(&self.table, pair_key(applicant, to), Some(("app_id = :id", reserved)))?);
         }
         if status == AGREE {
-            let missing: Vec<(i64, i64, String)> = {
-                let mut missing = Vec::new();
-                for (owner, friend, remark) in
-                    [(to, applicant, remarks.decider_row), (applicant, to, remarks.applicant_row)]
-                {
-                    if self.get(friend_key(owner, friend)).await?.is_none() {
-                        missing.push((owner, friend, remark));
-                    }
-                }
-                missing
-            };
+            // Both rows are looked up at once; only the missing ones are created.
+            let (mine, theirs) =
+                tokio::try_join!(self.get(friend_key(to, applicant)), self.get(friend_key(applicant, to)))?;
+            let missing: Vec<(i64, i64, String)> = [
+                (mine.is_none(), to, applicant, remarks.decider_row),
+                (theirs.is_none(), applicant, to, remarks.applicant_row),
+            ]
+            .into_iter()
+            .filter_map(|(missing, owner, friend, remark)| missing.then_some((owner, friend, remark)))
+            .collect();
             if !missing.is_empty() {
                 let first = self.reserve_ids("goodfriend", missing.len() as i64).await?;
                 for (i, (owner, friend, remark)) in missing.into_iter().enumerate() {
                     let row = Friend::new(first + i as i64, owner, friend, remark, now);
-                    items.push(tx_put(&self.table, friend_item(&row)?, Some("attribute_not_exists(pk)"), None)?);
+                    items.push(put(&self.table, friend_item(&row)?, "attribute_not_exists(pk)", None)?);
                 }
             }
         }
@@ -412,15 +400,15 @@ impl SocialStore for DynamoSocialStore {
     }
 }
 
+/// The offline queue lives in the social table and shares its query and batch helpers.
 #[derive(Clone)]
 pub struct DynamoOfflineQueue {
-    client: Client,
-    table: String,
+    store: DynamoSocialStore,
 }
 
 impl DynamoOfflineQueue {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoOfflineQueue { client, table: table.into() }
+        DynamoOfflineQueue { store: DynamoSocialStore::new(client, table) }
     }
 }
 
@@ -431,9 +419,10 @@ impl OfflineQueue for DynamoOfflineQueue {
             key(format!("OFFLINE#{user_id}"), queue_key()),
             [("message", s(message.to_string())), (TTL_ATTRIBUTE, n(now_secs() + OFFLINE_RETENTION_SECS))],
         );
-        self.client
+        self.store
+            .client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_item(Some(item))
             .send()
             .await
@@ -442,8 +431,7 @@ impl OfflineQueue for DynamoOfflineQueue {
     }
 
     async fn peek(&self, user_id: i64, limit: usize) -> AppResult<Vec<(String, Value)>> {
-        let store = DynamoSocialStore::new(self.client.clone(), &self.table);
-        let items = store.query_partition(format!("OFFLINE#{user_id}"), true, limit).await?;
+        let items = self.store.query_partition(format!("OFFLINE#{user_id}"), true, limit).await?;
         let now = now_secs();
         items
             .iter()
@@ -457,7 +445,6 @@ impl OfflineQueue for DynamoOfflineQueue {
     }
 
     async fn remove(&self, user_id: i64, keys: &[String]) -> AppResult<()> {
-        let store = DynamoSocialStore::new(self.client.clone(), &self.table);
-        store.batch_delete(keys.iter().map(|k| key(format!("OFFLINE#{user_id}"), k.clone())).collect()).await
+        self.store.batch_delete(keys.iter().map(|k| key(format!("OFFLINE#{user_id}"), k.clone())).collect()).await
     }
 }
