@@ -212,6 +212,40 @@ pub(crate) async fn enable_ttl(client: &Client, table: &str) -> AppResult<()> {
     Ok(())
 }
 
+type TransactResult = Result<
+    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+    SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+>;
+
+/// Attempts of a transaction that DynamoDB cancelled only because another transaction was
+/// touching the same items at that moment (`TransactionConflict`, not retried by the SDK).
+const TRANSACTION_ATTEMPTS: u32 = 4;
+
+/// `TransactWriteItems`, retried with a short backoff while it conflicts with a concurrent
+/// transaction; a failed condition is returned at once (the caller decides what it means).
+pub(crate) async fn transact(client: &Client, items: Vec<TransactWriteItem>) -> TransactResult {
+    let mut attempt = 1;
+    loop {
+        let result = client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+        let conflicted = match &result {
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    let codes: Vec<_> = c.cancellation_reasons().iter().filter_map(|r| r.code()).collect();
+                    codes.contains(&"TransactionConflict") && !codes.contains(&"ConditionalCheckFailed")
+                }
+                Some(TransactWriteItemsError::TransactionInProgressException(_)) => true,
+                _ => false,
+            },
+            Ok(_) => false,
+        };
+        if !conflicted || attempt == TRANSACTION_ATTEMPTS {
+            return result;
+        }
+        tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt) + u64::from(rand::random::<u8>() % 20))).await;
+        attempt += 1;
+    }
+}
+
 /// Which items of a cancelled transaction failed their condition.
 pub(crate) fn failed_conditions(
     err: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
@@ -377,7 +411,7 @@ impl UserStore for DynamoUserStore {
                 }
             });
         }
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match transact(&self.client, items).await {
             Ok(_) => Ok(Created::Created(Box::new(user))),
             Err(e) => match failed_conditions(&e) {
                 Some(failed) if failed.get(2) == Some(&true) => Ok(Created::DeviceRebound),
@@ -583,7 +617,7 @@ impl UserStore for DynamoUserStore {
                 .map_err(AppError::internal)?;
             items.push(TransactWriteItem::builder().delete(release).build());
         }
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match transact(&self.client, items).await {
             Ok(_) => {
                 let mut upgraded = user.clone();
                 upgraded.username = username.to_owned();

@@ -17,7 +17,9 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 
-use super::dynamo::{dynamo_error, enable_ttl, failed_conditions, get_n, get_s, n, put, s, Item, TTL_ATTRIBUTE};
+use super::dynamo::{
+    dynamo_error, enable_ttl, failed_conditions, get_n, get_s, n, put, s, transact, Item, TTL_ATTRIBUTE,
+};
 use super::{queue_key, Decided, FriendRemarks, OfflineQueue, SocialStore};
 use crate::clock::now_secs;
 use crate::error::{AppError, AppResult};
@@ -230,7 +232,7 @@ impl SocialStore for DynamoSocialStore {
             )?,
             put(&self.table, application_item(&app)?, "attribute_not_exists(pk)", None)?,
         ];
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match transact(&self.client, items).await {
             Ok(_) => Ok(Some(app)),
             Err(e) if failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) => Ok(None),
             Err(e) => Err(dynamo_error("TransactWriteItems apply", e)),
@@ -318,7 +320,7 @@ impl SocialStore for DynamoSocialStore {
                 }
             }
         }
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match transact(&self.client, items).await {
             Ok(_) => Ok(Decided::Done),
             Err(e) => match failed_conditions(&e) {
                 Some(failed) if failed.first() == Some(&true) => Ok(Decided::NotPending),
@@ -335,7 +337,7 @@ impl SocialStore for DynamoSocialStore {
             tx_delete(&self.table, application_key(app.friend_id, app.id), None)?,
             tx_delete(&self.table, pair_key(app.user_id, app.friend_id), Some(("app_id = :id", reserved)))?,
         ];
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match transact(&self.client, items).await {
             Ok(_) => Ok(()),
             // The reservation already belongs to another application: delete ours alone.
             Err(e) if failed_conditions(&e).is_some() => {
@@ -380,12 +382,7 @@ impl SocialStore for DynamoSocialStore {
             tx_delete(&self.table, pair_key(a, b), None)?,
             tx_delete(&self.table, pair_key(b, a), None)?,
         ];
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map_err(|e| dynamo_error("TransactWriteItems unfriend", e))?;
+        transact(&self.client, items).await.map_err(|e| dynamo_error("TransactWriteItems unfriend", e))?;
         // The applications between them are history only; the reservations above were what
         // blocked a new application.
         let mut doomed = Vec::new();
