@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`.
-.PHONY: run test test-deps lint-template lint build-bins release-size deploy-build
+.PHONY: run test test-deps lint-template lint build-bins load release-size deploy-build
 
 # Runs the whole backend locally on http://127.0.0.1:3000 with the embedded store.
 run:
@@ -24,6 +24,10 @@ build-bins:
 	cargo build --workspace --bins
 
 # Release size of one function, as built for Lambda by cargo-lambda (host target here).
+# Messages/s and p50/p99 delivery latency through chat-local (a script, not a test).
+load:
+	bash infra/load.sh
+
 release-size:
 	cargo build --release --bin login-chat
 	ls -l target/release/login-chat

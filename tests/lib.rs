@@ -149,6 +149,8 @@ pub enum BackendKind {
 /// A backend with the processes and files it needs; they go away on drop.
 pub struct Backend {
     pub state: Arc<AppState>,
+    /// Where the state's pushes go; [`Backend::serve`] serves chat-local's gateway on it.
+    gateway_listener: Mutex<Option<std::net::TcpListener>>,
     pub redis: Option<RedisServer>,
     pub table: Option<String>,
     pub dynamodb_endpoint: Option<String>,
@@ -160,8 +162,16 @@ impl Backend {
         match kind {
             BackendKind::Embedded => {
                 let dir = TempDir::new();
-                let state = AppState::embedded(test_config(), &dir.0).expect("embedded state");
-                Backend { state: Arc::new(state), redis: None, table: None, dynamodb_endpoint: None, _dir: Some(dir) }
+                let (listener, endpoint) = gateway_listener();
+                let state = AppState::embedded(test_config(), &dir.0, &endpoint).await.expect("embedded state");
+                Backend {
+                    state: Arc::new(state),
+                    gateway_listener: Mutex::new(Some(listener)),
+                    redis: None,
+                    table: None,
+                    dynamodb_endpoint: None,
+                    _dir: Some(dir),
+                }
             }
             BackendKind::DynamoRedis => {
                 let redis = RedisServer::start();
@@ -177,15 +187,35 @@ impl Backend {
         let admin = dynamo::client(Some(admin_endpoint)).await;
         DynamoUserStore::new(admin.clone(), &table).create_table_if_missing().await.expect("create users table");
         DynamoSocialStore::new(admin, &social_table).create_table_if_missing().await.expect("create social table");
-        let stores = AwsStoreConfig { users_table: table.clone(), social_table, redis_url: redis.url() };
+        let (listener, websocket_endpoint) = gateway_listener();
+        let stores = AwsStoreConfig {
+            users_table: table.clone(),
+            social_table,
+            redis_url: redis.url(),
+            websocket_endpoint,
+            post_connect_function: None,
+        };
         let state = AppState::aws(test_config(), &stores, Some(endpoint)).await.expect("aws state");
         Backend {
             state: Arc::new(state),
+            gateway_listener: Mutex::new(Some(listener)),
             redis: Some(redis),
             table: Some(table),
             dynamodb_endpoint: Some(admin_endpoint.to_owned()),
             _dir: None,
         }
+    }
+
+    /// Serves chat-local's gateway (HTTP routes, `/ws`, `@connections`) for this backend's state;
+    /// returns its `127.0.0.1:<port>`.
+    pub fn serve(&self) -> String {
+        let listener = self.gateway_listener.lock().expect("lock").take().expect("served once");
+        let addr = listener.local_addr().expect("addr").to_string();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+        let app = chat_functions::local::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
     }
 
     /// A request through the API Gateway emulation to the route's handler: `(status, body)`.
@@ -224,6 +254,13 @@ impl Backend {
     pub async fn post_with_token(&self, path: &str, token: &str) -> (u16, Value) {
         self.call("POST", path, &[("token", token), ("content-type", "application/json")], "{}").await
     }
+}
+
+/// A loopback listener reserved for the gateway, and its URL.
+fn gateway_listener() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind gateway");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    (listener, url)
 }
 
 /// The `X-Security-Sign` of a visitor request, as the client computes it.

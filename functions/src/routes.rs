@@ -53,10 +53,41 @@ pub static ROUTES: &[Route] = &[
     route!("POST", "/api/chat/setmeOrfriendCanSee/{id}", "set-see-goodfriend", handlers::set_see_goodfriend),
     route!("POST", "/api/chat/ismygoodfriend/{id}", "is-my-goodfriend", handlers::is_my_goodfriend),
     route!("POST", "/api/chat/deletegoodfriend/{id}", "delete-goodfriend", handlers::delete_goodfriend),
+    route!("POST", "/api/chat/group/create", "group-create", handlers::group_create),
+    route!("GET", "/api/chat/grouplist/{page}", "group-list", handlers::group_list),
+    route!("GET", "/api/chat/groupinfo/{id}", "group-info", handlers::group_info),
+    route!("POST", "/api/chat/groupUpdateName", "group-update-name", handlers::group_update_name),
+    route!("POST", "/api/chat/groupremark", "group-remark", handlers::group_remark),
+    route!("POST", "/api/chat/groupnickname", "group-nickname", handlers::group_nickname),
+    route!("POST", "/api/chat/groupDeleteOrQuit", "group-delete-or-quit", handlers::group_delete_or_quit),
+    route!("POST", "/api/chat/groupDeleteUser", "group-delete-user", handlers::group_delete_user),
+    route!("POST", "/api/chat/groupInviteUser", "group-invite-user", handlers::group_invite_user),
+    route!("POST", "/api/chat/groupAddUserSet", "group-add-user-set", handlers::group_add_user_set),
+    route!("POST", "/api/chat/groupAgreeOrNo", "group-agree-or-no", handlers::group_agree_or_no),
+    route!("POST", "/api/chat/socket/sendmessage", "send-message", handlers::send_message),
+    route!("POST", "/api/chat/chatGetmessageOffLine", "get-offline-messages", handlers::get_offline_messages),
+    route!("POST", "/api/chat/revokeMessage", "revoke-message", handlers::revoke_message),
 ];
 
 /// The `$default` route's binary and handler (preflight and 404).
 pub static DEFAULT_ROUTE: Route = route!("ANY", "$default", "not-found", handlers::not_found);
+
+/// The WebSocket API's routes (`method` "WS", `path` the route key); `chat-local`'s socket
+/// emulates them, template.yaml declares them on the WebSocket API.
+pub static WS_ROUTES: &[Route] = &[
+    route!("WS", "$connect", "ws-connect", handlers::ws_connect),
+    route!("WS", "$disconnect", "ws-disconnect", handlers::ws_disconnect),
+    route!("WS", "$default", "ws-default", handlers::ws_default),
+];
+
+/// Functions invoked with plain events rather than through an API: the post-connect step
+/// (asynchronous invoke from `ws-connect`) and the scheduled keepalive.
+pub static EVENT_FUNCTIONS: &[&str] = &["ws-post-connect", "ws-keepalive"];
+
+/// The WebSocket route with this route key.
+pub fn ws_route(route_key: &str) -> Option<&'static Route> {
+    WS_ROUTES.iter().find(|r| r.path == route_key)
+}
 
 /// Matches a path against a route path, returning its path parameters.
 pub fn match_path(template: &str, path: &str) -> Option<Vec<(String, String)>> {
@@ -87,7 +118,7 @@ pub fn find(method: &str, path: &str) -> Option<(&'static Route, Vec<(String, St
 
 /// The route whose Lambda binary is `bin`.
 pub fn by_bin(bin: &str) -> Option<&'static Route> {
-    ROUTES.iter().chain(std::iter::once(&DEFAULT_ROUTE)).find(|r| r.bin == bin)
+    ROUTES.iter().chain(WS_ROUTES).chain(std::iter::once(&DEFAULT_ROUTE)).find(|r| r.bin == bin)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! `chatUserAuth` (spec 2.2, 2.3): the one authentication check every `/api/chat/*` handler calls.
+//! `chatUserAuth` (spec 2.2, 2.3): the one authentication check every `/api/chat/*` handler calls,
+//! and its WebSocket counterpart (spec 6.3.1).
 
 use subtle::ConstantTimeEq;
 
@@ -68,6 +69,36 @@ pub async fn chat_user_auth(state: &AppState, token: Option<&str>, method: &str,
         return Err(AppError::Fail("您没有权限访问，请先注册或登录"));
     }
     Ok(Caller { user, claims })
+}
+
+/// Why a WebSocket connect is refused (spec 6.3.1); the text is the refusal frame's `data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal(pub &'static str);
+
+/// The WebSocket connect check (spec 6.3.1, DEVIATION D9: the Redis token is checked too).
+/// `Err(Ok(refusal))` refuses the connection; `Err(Err(_))` is a store failure.
+pub async fn websocket_auth(state: &AppState, token: Option<&str>) -> Result<Caller, Result<Refusal, AppError>> {
+    let token = token.filter(|t| !t.is_empty()).ok_or(Ok(Refusal("缺少 token 参数")))?;
+    let claims = jwt::verify(&state.config.jwt_secret, token, now_secs()).map_err(|r| match r {
+        TokenRejection::Expired => Ok(Refusal("token 已过期")),
+        TokenRejection::Invalid => Ok(Refusal("Token 不合法")),
+    })?;
+    let current = state.sessions.token(claims.id).await.map_err(Err)?;
+    if !current.is_some_and(|c| bool::from(c.as_bytes().ct_eq(token.as_bytes()))) {
+        return Err(Ok(Refusal("Token 不合法")));
+    }
+    match state.users.get(claims.id).await.map_err(Err)? {
+        None => Err(Ok(Refusal("用户不存在"))),
+        Some(user) if !user.is_active() => Err(Ok(Refusal("你已被管理员禁用"))),
+        Some(user) => Ok(Caller { user, claims }),
+    }
+}
+
+/// What the connection registry keeps of a token: enough to tell whether a connection's token is
+/// still the user's current one, never the token itself.
+pub fn token_digest(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(token.as_bytes())[..16])
 }
 
 #[cfg(test)]

@@ -91,6 +91,11 @@ pub struct AwsStoreConfig {
     pub social_table: String,
     /// `REDIS_URL` (`rediss://` on ElastiCache)
     pub redis_url: String,
+    /// `WEBSOCKET_ENDPOINT`: the WebSocket API's management endpoint, `https://<api>.execute-api.<region>.amazonaws.com/<stage>`
+    pub websocket_endpoint: String,
+    /// `POST_CONNECT_FUNCTION`: the function `$connect` hands the post-connect step to; `None` in
+    /// `chat-local`, whose gateway runs that step itself.
+    pub post_connect_function: Option<String>,
 }
 
 impl AwsStoreConfig {
@@ -99,6 +104,8 @@ impl AwsStoreConfig {
             users_table: required_var("USERS_TABLE")?,
             social_table: required_var("SOCIAL_TABLE")?,
             redis_url: required_var("REDIS_URL")?,
+            websocket_endpoint: required_var("WEBSOCKET_ENDPOINT")?,
+            post_connect_function: Some(required_var("POST_CONNECT_FUNCTION")?),
         })
     }
 }

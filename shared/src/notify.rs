@@ -1,34 +1,70 @@
 //! The `Notifier` port: "deliver now if the user is connected, otherwise keep it durably".
-//! This is the durable half; live WebSocket delivery plugs in behind the same trait.
+//! Live WebSocket delivery with the offline queue behind it.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use crate::error::AppResult;
-use crate::store::OfflineQueue;
+use crate::push::{post_to_all, single_chat_frame, ConnectionGateway};
+use crate::store::{ConnectionRegistry, OfflineQueue};
 
-#[async_trait]
-pub trait Notifier: Send + Sync {
-    async fn notify(&self, user_id: i64, message: &Value) -> AppResult<()>;
+/// What a delivery did with a message.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// Recipients no current connection accepted it from, with the offline-queue key of their copy.
+    pub queued: Vec<(i64, String)>,
 }
 
-/// Keeps every message in the recipient's offline queue.
-pub struct OfflineNotifier {
+/// `DELIVER(recipient, message, store_offline)` of spec 6.2 for many recipients at once.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Posts `message` as a `singleChat` frame to every current connection of each recipient;
+    /// with `store_offline`, queues it for each recipient no connection accepted it from.
+    async fn deliver(&self, recipients: &[i64], message: &Value, store_offline: bool) -> AppResult<Delivered>;
+}
+
+/// Live delivery (spec 6.2): every current connection of each recipient gets the frame; those no
+/// connection accepted it from get it queued offline.
+pub struct LiveNotifier {
+    connections: Arc<dyn ConnectionRegistry>,
+    gateway: Arc<dyn ConnectionGateway>,
     queue: Arc<dyn OfflineQueue>,
 }
 
-impl OfflineNotifier {
-    pub fn new(queue: Arc<dyn OfflineQueue>) -> Self {
-        OfflineNotifier { queue }
+impl LiveNotifier {
+    pub fn new(
+        connections: Arc<dyn ConnectionRegistry>,
+        gateway: Arc<dyn ConnectionGateway>,
+        queue: Arc<dyn OfflineQueue>,
+    ) -> Self {
+        LiveNotifier { connections, gateway, queue }
     }
 }
 
 #[async_trait]
-impl Notifier for OfflineNotifier {
-    async fn notify(&self, user_id: i64, message: &Value) -> AppResult<()> {
-        self.queue.push(user_id, message).await
+impl Notifier for LiveNotifier {
+    async fn deliver(&self, recipients: &[i64], message: &Value, store_offline: bool) -> AppResult<Delivered> {
+        let mut unique = recipients.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        // One registry round trip for all recipients, then the posts run concurrently.
+        let connections = self.connections.current_connections(&unique).await?;
+        let frame = single_chat_frame(message);
+        let accepted = post_to_all(self.connections.as_ref(), self.gateway.as_ref(), &connections, &frame).await;
+        let reached: HashSet<i64> =
+            connections.iter().zip(&accepted).filter(|(_, ok)| **ok).map(|(c, _)| c.user_id).collect();
+        let mut seen = HashSet::new();
+        let missed: Vec<i64> =
+            recipients.iter().copied().filter(|id| !reached.contains(id) && seen.insert(*id)).collect();
+        if !store_offline || missed.is_empty() {
+            return Ok(Delivered::default());
+        }
+        let items: Vec<(i64, Value)> = missed.iter().map(|&id| (id, message.clone())).collect();
+        let keys = self.queue.push_many(&items).await?;
+        Ok(Delivered { queued: missed.into_iter().zip(keys).collect() })
     }
 }
 

@@ -5,14 +5,18 @@ use std::sync::Arc;
 
 use crate::config::{AwsStoreConfig, Config};
 use crate::error::AppResult;
-use crate::notify::{Notifier, OfflineNotifier};
+use crate::notify::{LiveNotifier, Notifier};
+use crate::push::{ConnectFollowUp, ConnectionGateway, InvokePostConnect, LocalGatewayFollowsUp, ManagementApi};
 use crate::store::dynamo::{self, DynamoUserStore};
-use crate::store::dynamo_social::{DynamoOfflineQueue, DynamoSocialStore};
+use crate::store::dynamo_group::DynamoGroupStore;
+use crate::store::dynamo_social::{DynamoMessageLog, DynamoOfflineQueue, DynamoSocialStore};
 use crate::store::embedded::{
     EmbeddedDb, EmbeddedOfflineQueue, EmbeddedSessionCache, EmbeddedSocialStore, EmbeddedUserStore,
 };
+use crate::store::embedded_group::EmbeddedGroupStore;
+use crate::store::embedded_messaging::{EmbeddedConnectionRegistry, EmbeddedMessageLog};
 use crate::store::redis::RedisSessionCache;
-use crate::store::{OfflineQueue, SessionCache, SocialStore, UserStore};
+use crate::store::{ConnectionRegistry, GroupStore, MessageLog, OfflineQueue, SessionCache, SocialStore, UserStore};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,8 +24,13 @@ pub struct AppState {
     pub users: Arc<dyn UserStore>,
     pub sessions: Arc<dyn SessionCache>,
     pub social: Arc<dyn SocialStore>,
+    pub groups: Arc<dyn GroupStore>,
     pub offline: Arc<dyn OfflineQueue>,
     pub notifier: Arc<dyn Notifier>,
+    pub connections: Arc<dyn ConnectionRegistry>,
+    pub gateway: Arc<dyn ConnectionGateway>,
+    pub follow_up: Arc<dyn ConnectFollowUp>,
+    pub messages: Arc<dyn MessageLog>,
 }
 
 impl AppState {
@@ -32,31 +41,54 @@ impl AppState {
         AppState::aws(config, &stores, None).await
     }
 
-    /// DynamoDB (optionally at `endpoint`) and Redis.
+    /// DynamoDB (optionally at an emulator's `endpoint`) and Redis.
     pub async fn aws(config: Config, stores: &AwsStoreConfig, endpoint: Option<&str>) -> AppResult<AppState> {
-        let client = dynamo::client(endpoint).await;
+        let shared = dynamo::sdk_config(endpoint.is_some()).await;
+        let client = dynamo::client_from(&shared, endpoint);
         let offline: Arc<dyn OfflineQueue> = Arc::new(DynamoOfflineQueue::new(client.clone(), &stores.social_table));
+        let sessions = Arc::new(RedisSessionCache::connect(&stores.redis_url)?);
+        let connections: Arc<dyn ConnectionRegistry> = sessions.clone();
+        let gateway: Arc<dyn ConnectionGateway> = Arc::new(ManagementApi::new(&shared, &stores.websocket_endpoint));
+        let follow_up: Arc<dyn ConnectFollowUp> = match &stores.post_connect_function {
+            Some(function) => Arc::new(InvokePostConnect::new(&shared, function)),
+            None => Arc::new(LocalGatewayFollowsUp),
+        };
         Ok(AppState {
             config,
             users: Arc::new(DynamoUserStore::new(client.clone(), &stores.users_table)),
-            sessions: Arc::new(RedisSessionCache::connect(&stores.redis_url)?),
-            social: Arc::new(DynamoSocialStore::new(client, &stores.social_table)),
-            notifier: Arc::new(OfflineNotifier::new(offline.clone())),
+            sessions,
+            social: Arc::new(DynamoSocialStore::new(client.clone(), &stores.social_table)),
+            groups: Arc::new(DynamoGroupStore::new(client.clone(), &stores.social_table)),
+            messages: Arc::new(DynamoMessageLog::new(client, &stores.social_table)),
+            notifier: Arc::new(LiveNotifier::new(connections.clone(), gateway.clone(), offline.clone())),
             offline,
+            connections,
+            gateway,
+            follow_up,
         })
     }
 
-    /// The embedded persistent store under `dir` (chat-local's default).
-    pub fn embedded(config: Config, dir: &Path) -> AppResult<AppState> {
+    /// The embedded persistent store under `dir` (chat-local's default); pushes go to the local
+    /// gateway's `@connections` API at `websocket_endpoint`.
+    pub async fn embedded(config: Config, dir: &Path, websocket_endpoint: &str) -> AppResult<AppState> {
         let db = EmbeddedDb::open(dir)?;
+        let shared = dynamo::sdk_config(true).await;
         let offline: Arc<dyn OfflineQueue> = Arc::new(EmbeddedOfflineQueue::new(db.clone()));
+        let sessions = EmbeddedSessionCache::new(db.clone());
+        let connections: Arc<dyn ConnectionRegistry> = Arc::new(EmbeddedConnectionRegistry::new(sessions.clone()));
+        let gateway: Arc<dyn ConnectionGateway> = Arc::new(ManagementApi::new(&shared, websocket_endpoint));
         Ok(AppState {
             config,
             users: Arc::new(EmbeddedUserStore::new(db.clone())),
-            sessions: Arc::new(EmbeddedSessionCache::new(db.clone())),
-            social: Arc::new(EmbeddedSocialStore::new(db)),
-            notifier: Arc::new(OfflineNotifier::new(offline.clone())),
+            sessions: Arc::new(sessions),
+            social: Arc::new(EmbeddedSocialStore::new(db.clone())),
+            groups: Arc::new(EmbeddedGroupStore::new(db.clone())),
+            messages: Arc::new(EmbeddedMessageLog::new(db)),
+            notifier: Arc::new(LiveNotifier::new(connections.clone(), gateway.clone(), offline.clone())),
             offline,
+            connections,
+            gateway,
+            follow_up: Arc::new(LocalGatewayFollowsUp),
         })
     }
 }

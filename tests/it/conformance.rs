@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use chat_shared::group::{ACTIVE, PENDING};
 use chat_shared::model::{DeviceStats, NewUser, Role};
 use chat_shared::store::{Created, Decided, DeviceBinding, FriendRemarks, LoginUpdate, ProfileChange, Upgraded};
+use chat_shared::store::{GroupChange, Joined, NewGroup};
 use chat_tests::{Backend, BackendKind};
 
 fn new_user(username: &str, role: Role, device: &str) -> NewUser {
@@ -196,6 +198,123 @@ async fn social_rows_and_the_offline_queue(kind: BackendKind) {
     assert!(queue.peek(8, 10).await.expect("peek").is_empty());
 }
 
+fn new_group(owner: i64, members: Vec<i64>) -> NewGroup {
+    NewGroup { user_id: owner, name: "群".to_owned(), avatar: "a.png".to_owned(), members, now: 1_700_000_000 }
+}
+
+async fn group_ids_of(b: &Backend, user: i64, offset: usize, limit: usize) -> Vec<i64> {
+    let groups = b.state.groups.groups_of(user, offset, limit).await.expect("groups_of");
+    assert!(groups.iter().all(|(g, mine)| mine.group_id == g.id && mine.user_id == user && mine.status == ACTIVE));
+    groups.into_iter().map(|(g, _)| g.id).collect()
+}
+
+async fn groups_members_and_my_groups(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let groups = &b.state.groups;
+    let (group, members) = groups.create(new_group(10, vec![10, 11, 12])).await.expect("create");
+    assert!(group.id > 0);
+    assert_eq!(group.uuid.len(), 36);
+    assert_eq!(
+        (group.user_id, group.remark.as_str(), group.invite_confirm, group.status, group.created_at),
+        (10, "", 0, 1, 1_700_000_000)
+    );
+    assert_eq!(members.iter().map(|m| m.user_id).collect::<Vec<_>>(), vec![10, 11, 12], "rows in the order given");
+    assert!(members.windows(2).all(|w| w[0].id < w[1].id), "row ids from an increasing counter");
+    assert!(members.iter().all(|m| m.status == ACTIVE && m.nickname.is_empty() && m.avatar.is_empty()));
+    assert_eq!(groups.group(group.id).await.expect("group"), Some(group.clone()));
+    assert_eq!(groups.members(group.id).await.expect("members"), members);
+    assert_eq!(groups.group_with_members(group.id).await.expect("both"), Some((group.clone(), members.clone())));
+    assert_eq!(groups.member(group.id, 11).await.expect("member"), Some(members[1].clone()));
+    assert_eq!(groups.member(group.id, 99).await.expect("member"), None);
+    assert_eq!(groups.group(9_999_999).await.expect("group"), None);
+    assert_eq!(groups.group_with_members(9_999_999).await.expect("both"), None);
+    assert!(groups.members(9_999_999).await.expect("members").is_empty());
+
+    // "My groups": active memberships, newest group first, paged.
+    let (second, _) = groups.create(new_group(11, vec![11, 10])).await.expect("create");
+    assert!(second.id > group.id, "group ids are never reused");
+    assert_eq!(group_ids_of(&b, 10, 0, 10).await, vec![second.id, group.id]);
+    assert_eq!(group_ids_of(&b, 10, 0, 1).await, vec![second.id]);
+    assert_eq!(group_ids_of(&b, 10, 1, 10).await, vec![group.id]);
+    assert_eq!(group_ids_of(&b, 12, 0, 10).await, vec![group.id]);
+    assert!(groups.is_active_member_of_any(12).await.expect("any"));
+    assert!(!groups.is_active_member_of_any(13).await.expect("any"));
+
+    // Column and nickname changes.
+    assert!(groups.update(group.id, GroupChange::Name("新名字".into()), 1_700_000_100).await.expect("update"));
+    assert!(groups.update(group.id, GroupChange::Remark("公告".into()), 1_700_000_100).await.expect("update"));
+    assert!(groups.update(group.id, GroupChange::InviteConfirm(1), 1_700_000_100).await.expect("update"));
+    assert!(groups.update(group.id, GroupChange::Avatar("b.png,c.png".into()), 1_700_000_200).await.expect("update"));
+    let changed = groups.group(group.id).await.expect("group").expect("exists");
+    assert_eq!(
+        (changed.name.as_str(), changed.remark.as_str(), changed.invite_confirm, changed.avatar.as_str()),
+        ("新名字", "公告", 1, "b.png,c.png")
+    );
+    assert_eq!((changed.uuid.as_str(), changed.updated_at), (group.uuid.as_str(), 1_700_000_200));
+    assert!(!groups.update(9_999_999, GroupChange::Name("x".into()), 1).await.expect("update"), "no such group");
+    assert!(groups.set_nickname(group.id, 11, "小明", 1_700_000_300).await.expect("nickname"));
+    assert_eq!(groups.member(group.id, 11).await.expect("member").map(|m| m.nickname), Some("小明".to_owned()));
+    assert!(!groups.set_nickname(group.id, 99, "x", 1).await.expect("nickname"), "no such member");
+
+    // A pending row is a member row, but not an active membership.
+    let Joined::Added(pending) = groups.join(group.id, 13, PENDING, 1_700_000_400).await.expect("join") else {
+        panic!("a new member row")
+    };
+    assert_eq!((pending.group_id, pending.user_id, pending.status), (group.id, 13, PENDING));
+    assert!(pending.id > members[2].id);
+    assert_eq!(groups.members(group.id).await.expect("members").last(), Some(&pending), "by row id");
+    assert!(!groups.is_active_member_of_any(13).await.expect("any"));
+    assert_eq!(groups.join(group.id, 13, ACTIVE, 1).await.expect("join"), Joined::AlreadyMember);
+    assert_eq!(groups.join(group.id, 10, ACTIVE, 1).await.expect("join"), Joined::AlreadyMember);
+    assert_eq!(groups.join(9_999_999, 13, ACTIVE, 1).await.expect("join"), Joined::NoGroup);
+    assert!(groups.approve(group.id, 13, 1_700_000_500).await.expect("approve"));
+    assert!(!groups.approve(group.id, 13, 1).await.expect("approve"), "only once");
+    assert!(!groups.approve(group.id, 99, 1).await.expect("approve"), "no such row");
+    assert_eq!(groups.member(group.id, 13).await.expect("member").map(|m| m.status), Some(ACTIVE));
+    assert_eq!(group_ids_of(&b, 13, 0, 10).await, vec![group.id]);
+    let Joined::Added(_) = groups.join(group.id, 14, PENDING, 1).await.expect("join") else { panic!("added") };
+    assert!(groups.reject(group.id, 14).await.expect("reject"));
+    assert!(!groups.reject(group.id, 14).await.expect("reject"), "gone");
+    assert!(!groups.reject(group.id, 13).await.expect("reject"), "active rows are not rejected");
+    assert_eq!(groups.member(group.id, 14).await.expect("member"), None);
+    let Joined::Added(direct) = groups.join(group.id, 15, ACTIVE, 1).await.expect("join") else { panic!("added") };
+    assert_eq!(direct.status, ACTIVE);
+    assert_eq!(group_ids_of(&b, 15, 0, 10).await, vec![group.id]);
+
+    // Leaving.
+    groups.remove_member(group.id, 12).await.expect("remove");
+    groups.remove_member(group.id, 12).await.expect("removing nothing is fine");
+    assert_eq!(groups.member(group.id, 12).await.expect("member"), None);
+    assert!(!groups.is_active_member_of_any(12).await.expect("any"));
+
+    // Dissolving removes the group, every row and every index entry.
+    groups.dissolve(group.id).await.expect("dissolve");
+    assert_eq!(groups.group(group.id).await.expect("group"), None);
+    assert!(groups.members(group.id).await.expect("members").is_empty());
+    assert_eq!(group_ids_of(&b, 10, 0, 10).await, vec![second.id]);
+    assert!(group_ids_of(&b, 15, 0, 10).await.is_empty());
+    assert!(!groups.is_active_member_of_any(13).await.expect("any"));
+    assert_eq!(groups.join(group.id, 16, ACTIVE, 1).await.expect("join"), Joined::NoGroup);
+}
+
+/// More members than one DynamoDB transaction can hold (1 + 2 per member > 100 items).
+async fn big_groups_are_created_and_dissolved_whole(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let groups = &b.state.groups;
+    let users: Vec<i64> = (100..160).collect();
+    let (group, members) = groups.create(new_group(100, users.clone())).await.expect("create");
+    assert_eq!(members.len(), 60);
+    let stored = groups.members(group.id).await.expect("members");
+    assert_eq!(stored, members);
+    assert_eq!(group_ids_of(&b, 159, 0, 10).await, vec![group.id]);
+    groups.dissolve(group.id).await.expect("dissolve");
+    assert_eq!(groups.group_with_members(group.id).await.expect("both"), None);
+    assert!(groups.members(group.id).await.expect("members").is_empty());
+    for user in [100, 130, 159] {
+        assert!(!groups.is_active_member_of_any(user).await.expect("any"));
+    }
+}
+
 on_every_backend!(
     social_rows_and_the_offline_queue,
     profile_changes_and_bounded_search,
@@ -203,4 +322,6 @@ on_every_backend!(
     device_bindings_replace_only_what_was_read,
     logins_and_upgrades_update_in_place,
     sessions_and_fixed_window_counters,
+    groups_members_and_my_groups,
+    big_groups_are_created_and_dissolved_whole,
 );

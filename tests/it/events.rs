@@ -20,6 +20,16 @@ const EXPECTED: &[(&str, u16)] = &[
     ("set-password.json", 200),
     // demo01 (user 1) and demo02 (user 2, the upgraded visitor) become friends.
     ("auto-add-friend.json", 200),
+    // The WebSocket life cycle of demo01 (the gateway knows no such connection: posts are Gone).
+    ("ws-connect.json", 200),
+    ("ws-post-connect.json", 200),
+    ("ws-default.json", 200),
+    ("ws-keepalive.json", 200),
+    ("ws-disconnect.json", 200),
+    // demo01 messages demo02 (now a friend), pulls its own queue, revokes an unknown message.
+    ("send-message.json", 200),
+    ("get-offline-messages.json", 200),
+    ("revoke-message.json", 400),
     ("get-user-set-info.json", 200),
     ("is-apply-friend.json", 400),
     ("apply-friend.json", 400),
@@ -30,6 +40,20 @@ const EXPECTED: &[(&str, u16)] = &[
     ("set-star-goodfriend.json", 200),
     ("set-see-goodfriend.json", 200),
     ("is-my-goodfriend.json", 200),
+    // demo01 makes a group with demo02 (its own goodfriend row among the ids), changes it, removes
+    // and re-invites demo02 (the owner's invitation needs no approval, so there is nothing to
+    // agree to), then dissolves it.
+    ("group-create.json", 200),
+    ("group-list.json", 200),
+    ("group-info.json", 200),
+    ("group-update-name.json", 200),
+    ("group-remark.json", 200),
+    ("group-nickname.json", 200),
+    ("group-add-user-set.json", 200),
+    ("group-delete-user.json", 200),
+    ("group-invite-user.json", 200),
+    ("group-agree-or-no.json", 400),
+    ("group-delete-or-quit.json", 200),
     ("set-black-goodfriend.json", 200),
     ("delete-goodfriend.json", 200),
     ("logout.json", 200),
@@ -42,6 +66,7 @@ fn route_of(file: &str) -> &'static Route {
     let stem = file.trim_end_matches(".json");
     routes::ROUTES
         .iter()
+        .chain(routes::WS_ROUTES)
         .chain(std::iter::once(&routes::DEFAULT_ROUTE))
         .filter(|r| stem == r.bin || stem.starts_with(&format!("{}-", r.bin)))
         .max_by_key(|r| r.bin.len())
@@ -74,12 +99,17 @@ async fn every_sample_event_runs_through_its_handler() {
     expected.sort();
     assert_eq!(files, expected, "every event file has an expectation here");
 
+    b.serve();
     // Events carrying a token act as demo01, user 1.
     let mut demo01_token = String::new();
     for (file, status) in EXPECTED {
-        let route = route_of(file);
         let mut event: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join(file)).expect("read")).expect("JSON");
+        if file.starts_with("ws-") {
+            run_websocket_event(&b, file, event, &demo01_token, *status).await;
+            continue;
+        }
+        let route = route_of(file);
         let route_key = if route.bin == routes::DEFAULT_ROUTE.bin {
             "$default".to_owned()
         } else {
@@ -108,6 +138,30 @@ async fn every_sample_event_runs_through_its_handler() {
     }
 }
 
+/// WebSocket route events and the plain events of the post-connect and keepalive functions.
+async fn run_websocket_event(b: &Backend, file: &str, mut event: Value, token: &str, status: u16) {
+    let stem = file.trim_end_matches(".json");
+    if routes::EVENT_FUNCTIONS.contains(&stem) {
+        let outcome = if stem == "ws-post-connect" {
+            event["token"] = Value::String(token.to_owned());
+            let step = serde_json::from_value(event).expect("post-connect event");
+            chat_functions::handlers::ws_post_connect(b.state.clone(), step).await
+        } else {
+            chat_functions::handlers::ws_keepalive(b.state.clone()).await
+        };
+        assert_eq!(outcome.map(|()| 200).unwrap_or(500), status, "{file}");
+        return;
+    }
+    let route = route_of(file);
+    assert_eq!(event["requestContext"]["routeKey"], route.path, "{file}");
+    if event.get("queryStringParameters").is_some() {
+        event["queryStringParameters"]["token"] = Value::String(token.to_owned());
+    }
+    let request = lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway WebSocket event");
+    let response = (route.handler)(b.state.clone(), request).await;
+    assert_eq!(response.status().as_u16(), status, "{file}");
+}
+
 #[test]
 fn every_function_binary_has_a_route_an_event_and_a_template_entry() {
     let root = workspace_root();
@@ -122,15 +176,23 @@ fn every_function_binary_has_a_route_an_event_and_a_template_entry() {
         .filter(|b| b != "chat-local")
         .collect();
     bins.sort();
-    let mut routed: Vec<String> =
-        routes::ROUTES.iter().chain(std::iter::once(&routes::DEFAULT_ROUTE)).map(|r| r.bin.to_owned()).collect();
+    let mut routed: Vec<String> = routes::ROUTES
+        .iter()
+        .chain(routes::WS_ROUTES)
+        .chain(std::iter::once(&routes::DEFAULT_ROUTE))
+        .map(|r| r.bin.to_owned())
+        .chain(routes::EVENT_FUNCTIONS.iter().map(|f| (*f).to_owned()))
+        .collect();
     routed.sort();
-    assert_eq!(bins, routed, "one binary per route");
+    assert_eq!(bins, routed, "one binary per route or event function");
     for bin in &bins {
         assert!(template.contains(&format!("Binary: {bin}\n")), "template.yaml lacks Binary: {bin}");
         assert!(events.iter().any(|e| e == &format!("{bin}.json")), "events/{bin}.json missing");
-        let route = routes::by_bin(bin).expect("route");
-        if route.bin != routes::DEFAULT_ROUTE.bin {
+        let Some(route) = routes::by_bin(bin) else { continue };
+        if route.method == "WS" {
+            let key = route.path;
+            assert!(template.contains(&format!("RouteKey: {key}\n")), "template.yaml lacks the WebSocket route {key}");
+        } else if route.bin != routes::DEFAULT_ROUTE.bin {
             let path = route.path;
             assert!(template.contains(&format!("Path: {path}\n")), "template.yaml lacks the route {path}");
         }

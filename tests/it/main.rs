@@ -28,6 +28,8 @@ mod concurrency;
 mod conformance;
 mod events;
 mod friends;
+mod groups;
 mod identity;
+mod messaging;
 mod outage;
 mod profile;

@@ -90,11 +90,12 @@ fn local_config(data_dir: &Path) -> AppResult<Config> {
     Config::build(salt, secret.into_bytes())
 }
 
-async fn build_state(args: &Args) -> AppResult<(AppState, String)> {
+/// `websocket_endpoint`: this process's own `@connections` API, where the handlers' pushes go.
+async fn build_state(args: &Args, websocket_endpoint: &str) -> AppResult<(AppState, String)> {
     let config = local_config(&args.data_dir)?;
     let dynamodb_endpoint = args.dynamodb_endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok());
     if dynamodb_endpoint.is_none() && args.redis_url.is_none() {
-        let state = AppState::embedded(config, &args.data_dir)?;
+        let state = AppState::embedded(config, &args.data_dir, websocket_endpoint).await?;
         return Ok((state, format!("embedded store in {}", args.data_dir.display())));
     }
     let redis_url =
@@ -106,6 +107,8 @@ async fn build_state(args: &Args) -> AppResult<(AppState, String)> {
         users_table: table(&args.users_table, "USERS_TABLE", "chat-users"),
         social_table: table(&args.social_table, "SOCIAL_TABLE", "chat-social"),
         redis_url,
+        websocket_endpoint: websocket_endpoint.to_owned(),
+        post_connect_function: None,
     };
     let state = AppState::aws(config, &stores, dynamodb_endpoint.as_deref()).await?;
     let client = dynamo::client(dynamodb_endpoint.as_deref()).await;
@@ -129,13 +132,6 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(if problem.is_empty() { 0 } else { 2 });
         }
     };
-    let (state, store) = match build_state(&args).await {
-        Ok(built) => built,
-        Err(e) => {
-            eprintln!("chat-local: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -144,9 +140,19 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(args.listen.clone());
-    println!("chat-local listening on http://{addr} ({store})");
-    let app =
-        chat_functions::local::router(Arc::new(state)).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Pushes reach this process's @connections API over loopback, whatever address it serves on.
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(3000);
+    let (state, store) = match build_state(&args, &format!("http://127.0.0.1:{port}")).await {
+        Ok(built) => built,
+        Err(e) => {
+            eprintln!("chat-local: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    println!("chat-local listening on http://{addr} ({store}); WebSocket at ws://{addr}/ws?token=");
+    let state = Arc::new(state);
+    chat_functions::local::spawn_keepalive(state.clone());
+    let app = chat_functions::local::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -10,12 +10,18 @@ use chat_shared::{AppError, AppResult, AppState};
 use lambda_http::{Body, Request, Response};
 
 pub mod friends;
+pub mod groups;
 pub mod identity;
+pub mod messaging;
 pub mod profile;
+pub mod websocket;
 
 pub use friends::*;
+pub use groups::*;
 pub use identity::*;
+pub use messaging::*;
 pub use profile::*;
+pub use websocket::*;
 
 /// Parses the request and runs `chatUserAuth` (spec 2.2) for a `/api/chat/*` route.
 pub async fn authenticate(state: &AppState, req: &Request) -> AppResult<(Caller, Params)> {

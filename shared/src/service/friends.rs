@@ -20,7 +20,7 @@ const SYSTEM_BUSY: AppError = AppError::Fail("系统异常，请稍后再试");
 const DUPLICATE: AppError = AppError::Fail("您已经申请过了，请勿重复申请");
 
 async fn notify(state: &AppState, user_id: i64, message: &Value) {
-    if let Err(err) = state.notifier.notify(user_id, message).await {
+    if let Err(err) = state.notifier.deliver(&[user_id], message, true).await {
         tracing::error!(user_id, error = %err, "a notification could not be delivered or queued");
     }
 }

@@ -1,3 +1,6 @@
 pub mod friends;
+pub mod groups;
 pub mod identity;
+pub mod messaging;
 pub mod profile;
+pub mod websocket;

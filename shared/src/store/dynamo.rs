@@ -45,9 +45,14 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 /// (or use the SDK's standard `AWS_ENDPOINT_URL_DYNAMODB`); local endpoints get dummy
 /// credentials and a region when the environment has none.
 pub async fn client(endpoint: Option<&str>) -> Client {
+    client_from(&sdk_config(endpoint.is_some()).await, endpoint)
+}
+
+/// The shared AWS configuration, loaded once per cold start. `emulated`: talking to local
+/// emulators, which need no real identity, so the instance-metadata lookups a laptop lacks are skipped.
+pub async fn sdk_config(emulated: bool) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if endpoint.is_some() {
-        // An emulator needs no real identity; skip the instance-metadata lookups a laptop lacks.
+    if emulated {
         let env = |name: &str| std::env::var_os(name).is_some();
         if !env("AWS_REGION") && !env("AWS_DEFAULT_REGION") {
             loader = loader.region(Region::new("us-east-1"));
@@ -56,13 +61,21 @@ pub async fn client(endpoint: Option<&str>) -> Client {
             loader = loader.credentials_provider(Credentials::new("local", "local", None, None, "local"));
         }
     }
-    let shared = loader.load().await;
-    let timeouts = TimeoutConfig::builder()
+    loader.load().await
+}
+
+/// Calls fail fast instead of hanging a request on an unreachable service.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(2))
         .operation_attempt_timeout(Duration::from_secs(3))
         .operation_timeout(Duration::from_secs(8))
-        .build();
-    let mut builder = aws_sdk_dynamodb::config::Builder::from(&shared).timeout_config(timeouts);
+        .build()
+}
+
+/// A DynamoDB client on `shared`, optionally at an emulator's `endpoint`.
+pub fn client_from(shared: &aws_config::SdkConfig, endpoint: Option<&str>) -> Client {
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(shared).timeout_config(timeouts());
     if let Some(url) = endpoint {
         builder = builder.endpoint_url(url);
     }

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, KeySchemaElement, KeyType, ReturnValue,
-    ScalarAttributeType, Select, TransactWriteItem, Update, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, KeySchemaElement, KeyType, PutRequest,
+    ReturnValue, ScalarAttributeType, Select, TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
@@ -20,7 +20,9 @@ use serde_json::Value;
 use super::dynamo::{
     dynamo_error, enable_ttl, failed_conditions, get_n, get_s, n, put, s, transact, Item, TTL_ATTRIBUTE,
 };
-use super::{queue_key, Decided, FriendRemarks, OfflineQueue, SocialStore};
+use super::{
+    queue_key, Decided, FriendRemarks, MessageLog, OfflineQueue, SentMessage, SocialStore, SENT_LOG_RETENTION_SECS,
+};
 use crate::clock::now_secs;
 use crate::error::{AppError, AppResult};
 use crate::social::{Application, Friend, AGREE, IGNORE, PENDING, REFUSE};
@@ -181,32 +183,52 @@ impl DynamoSocialStore {
 
     /// Deletes items in batches, retrying what DynamoDB leaves unprocessed.
     async fn batch_delete(&self, keys: Vec<Item>) -> AppResult<()> {
-        for chunk in keys.chunks(BATCH) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|k| {
-                    DeleteRequest::builder()
-                        .set_key(Some(k.clone()))
-                        .build()
-                        .map(|d| WriteRequest::builder().delete_request(d).build())
-                        .map_err(AppError::internal)
-                })
-                .collect::<AppResult<_>>()?;
+        let requests = keys
+            .into_iter()
+            .map(|k| {
+                DeleteRequest::builder()
+                    .set_key(Some(k))
+                    .build()
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+                    .map_err(AppError::internal)
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        self.batch_write(requests).await
+    }
+
+    pub(crate) async fn batch_put(&self, items: Vec<Item>) -> AppResult<()> {
+        let requests = items
+            .into_iter()
+            .map(|item| {
+                PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+                    .map_err(AppError::internal)
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        self.batch_write(requests).await
+    }
+
+    /// `BatchWriteItem` in chunks of 25, retrying unprocessed items with backoff.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> AppResult<()> {
+        for chunk in requests.chunks(BATCH) {
+            let mut pending = chunk.to_vec();
             for attempt in 0..5 {
                 let out = self
                     .client
                     .batch_write_item()
-                    .request_items(&self.table, requests)
+                    .request_items(&self.table, pending)
                     .send()
                     .await
                     .map_err(|e| dynamo_error("BatchWriteItem", e))?;
-                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
-                if requests.is_empty() {
+                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if pending.is_empty() {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
             }
-            if !requests.is_empty() {
+            if !pending.is_empty() {
                 return Err(AppError::internal("dynamodb BatchWriteItem: items left unprocessed"));
             }
         }
@@ -411,20 +433,55 @@ impl DynamoOfflineQueue {
 
 #[async_trait]
 impl OfflineQueue for DynamoOfflineQueue {
-    async fn push(&self, user_id: i64, message: &Value) -> AppResult<()> {
-        let item = with(
-            key(format!("OFFLINE#{user_id}"), queue_key()),
-            [("message", s(message.to_string())), (TTL_ATTRIBUTE, n(now_secs() + OFFLINE_RETENTION_SECS))],
-        );
-        self.store
+    async fn push_many(&self, messages: &[(i64, Value)]) -> AppResult<Vec<String>> {
+        let expires = n(now_secs() + OFFLINE_RETENTION_SECS);
+        let keys: Vec<String> = messages.iter().map(|_| queue_key()).collect();
+        let items = messages
+            .iter()
+            .zip(&keys)
+            .map(|((user_id, message), sk)| {
+                with(
+                    key(format!("OFFLINE#{user_id}"), sk.clone()),
+                    [("message", s(message.to_string())), (TTL_ATTRIBUTE, expires.clone())],
+                )
+            })
+            .collect();
+        self.store.batch_put(items).await?;
+        Ok(keys)
+    }
+
+    async fn mark_revoked(&self, user_id: i64, queue_key: &str) -> AppResult<()> {
+        let item_key = key(format!("OFFLINE#{user_id}"), queue_key.to_owned());
+        let found = self
+            .store
+            .client
+            .get_item()
+            .table_name(&self.store.table)
+            .set_key(Some(item_key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("GetItem offline", e))?;
+        let Some(mut item) = found.item else { return Ok(()) };
+        let mut message: Value =
+            serde_json::from_str(&get_s(&item, "message").unwrap_or_default()).map_err(AppError::internal)?;
+        message["isremove"] = Value::from(1);
+        item.insert("message".to_owned(), s(message.to_string()));
+        // Only while still queued: a copy delivered meanwhile stays delivered.
+        match self
+            .store
             .client
             .put_item()
             .table_name(&self.store.table)
             .set_item(Some(item))
+            .condition_expression("attribute_exists(pk)")
             .send()
             .await
-            .map_err(|e| dynamo_error("PutItem offline", e))?;
-        Ok(())
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(dynamo_error("PutItem offline revoke", e)),
+        }
     }
 
     async fn peek(&self, user_id: i64, limit: usize) -> AppResult<Vec<(String, Value)>> {
@@ -443,5 +500,142 @@ impl OfflineQueue for DynamoOfflineQueue {
 
     async fn remove(&self, user_id: i64, keys: &[String]) -> AppResult<()> {
         self.store.batch_delete(keys.iter().map(|k| key(format!("OFFLINE#{user_id}"), k.clone())).collect()).await
+    }
+}
+
+/// [`MessageLog`] in the social table: `SENT#<sender>#<chatType>#<to_id>` / `<message id>`, holding
+/// the entry's fixed part as JSON plus `revoked` and `queued` (offline copies as `user#key`) as
+/// attributes of their own, so a revoke and the recording of copies never overwrite each other.
+pub struct DynamoMessageLog {
+    store: DynamoSocialStore,
+}
+
+impl DynamoMessageLog {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoMessageLog { store: DynamoSocialStore::new(client, table) }
+    }
+}
+
+fn sent_key(sender: i64, chat_type: &str, to_id: i64, id: &str) -> Item {
+    key(format!("SENT#{sender}#{chat_type}#{to_id}"), id.to_owned())
+}
+
+fn sent_of(item: &Item) -> AppResult<SentMessage> {
+    let mut entry: SentMessage = row_of(item)?;
+    entry.revoked = matches!(item.get("revoked"), Some(AttributeValue::Bool(true)));
+    entry.queued = match item.get("queued") {
+        Some(AttributeValue::L(copies)) => copies
+            .iter()
+            .filter_map(|c| c.as_s().ok())
+            .filter_map(|c| c.split_once('#'))
+            .filter_map(|(user, key)| Some((user.parse().ok()?, key.to_owned())))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(entry)
+}
+
+#[async_trait]
+impl MessageLog for DynamoMessageLog {
+    async fn record(&self, message: &SentMessage) -> AppResult<()> {
+        let item = with(
+            sent_key(message.sender, &message.chat_type, message.to_id, &message.id),
+            [
+                ("row", json(message)?),
+                ("revoked", AttributeValue::Bool(message.revoked)),
+                ("queued", AttributeValue::L(Vec::new())),
+                (TTL_ATTRIBUTE, n(message.create_time / 1000 + SENT_LOG_RETENTION_SECS)),
+            ],
+        );
+        self.store
+            .client
+            .put_item()
+            .table_name(&self.store.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("PutItem sent", e))?;
+        Ok(())
+    }
+
+    async fn add_queued(&self, message: &SentMessage, queued: &[(i64, String)]) -> AppResult<()> {
+        let copies = queued.iter().map(|(user, key)| s(format!("{user}#{key}"))).collect();
+        self.store
+            .client
+            .update_item()
+            .table_name(&self.store.table)
+            .set_key(Some(sent_key(message.sender, &message.chat_type, message.to_id, &message.id)))
+            .update_expression("SET queued = list_append(queued, :copies)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":copies", AttributeValue::L(copies))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("UpdateItem sent copies", e))?;
+        Ok(())
+    }
+
+    async fn find(&self, sender: i64, chat_type: &str, to_id: i64, id: &str) -> AppResult<Option<SentMessage>> {
+        let out = self
+            .store
+            .client
+            .get_item()
+            .table_name(&self.store.table)
+            .set_key(Some(sent_key(sender, chat_type, to_id, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("GetItem sent", e))?;
+        let now = now_secs();
+        // TTL deletion lags; an expired entry is as good as gone.
+        out.item.filter(|i| get_n(i, TTL_ATTRIBUTE).is_none_or(|t| t > now)).map(|i| sent_of(&i)).transpose()
+    }
+
+    async fn has_sent_single(&self, sender: i64, to_id: i64) -> AppResult<bool> {
+        let mut start = None;
+        loop {
+            let out = self
+                .store
+                .client
+                .query()
+                .table_name(&self.store.table)
+                .key_condition_expression("pk = :pk")
+                .filter_expression("#ttl > :now")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":pk", s(format!("SENT#{sender}#single#{to_id}")))
+                .expression_attribute_values(":now", n(now_secs()))
+                .select(Select::Count)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| dynamo_error("Query sent", e))?;
+            if out.count > 0 {
+                return Ok(true);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(false);
+            }
+        }
+    }
+
+    async fn mark_revoked(&self, message: &SentMessage) -> AppResult<bool> {
+        let result = self
+            .store
+            .client
+            .update_item()
+            .table_name(&self.store.table)
+            .set_key(Some(sent_key(message.sender, &message.chat_type, message.to_id, &message.id)))
+            .update_expression("SET revoked = :yes")
+            .condition_expression("revoked = :no")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(dynamo_error("UpdateItem sent revoke", e)),
+        }
     }
 }

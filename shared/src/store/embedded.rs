@@ -34,7 +34,7 @@ const OFFLINE: TableDefinition<(u64, &str), &str> = TableDefinition::new("offlin
 /// Cache entries: key → (value, expiry in Unix ms).
 const CACHE: TableDefinition<&str, (&str, u64)> = TableDefinition::new("cache");
 
-fn db_error(e: impl Into<redb::Error>) -> AppError {
+pub(super) fn db_error(e: impl Into<redb::Error>) -> AppError {
     AppError::internal(format_args!("embedded store: {}", e.into()))
 }
 
@@ -60,12 +60,16 @@ impl EmbeddedDb {
             txn.open_table(APPLICATIONS).map_err(db_error)?;
             txn.open_table(APPLICATION_PAIRS).map_err(db_error)?;
             txn.open_table(OFFLINE).map_err(db_error)?;
+            txn.open_table(super::embedded_messaging::SENT).map_err(db_error)?;
+            txn.open_table(super::embedded_group::GROUPS).map_err(db_error)?;
+            txn.open_table(super::embedded_group::GROUP_MEMBERS).map_err(db_error)?;
+            txn.open_table(super::embedded_group::USER_GROUPS).map_err(db_error)?;
         }
         txn.commit().map_err(db_error)?;
         Ok(EmbeddedDb(Arc::new(db)))
     }
 
-    async fn run<T, F>(&self, f: F) -> AppResult<T>
+    pub(super) async fn run<T, F>(&self, f: F) -> AppResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Database) -> AppResult<T> + Send + 'static,
@@ -75,7 +79,7 @@ impl EmbeddedDb {
     }
 
     /// Runs `f` in one write transaction, committed only when `f` succeeds.
-    async fn write<T, F>(&self, f: F) -> AppResult<T>
+    pub(super) async fn write<T, F>(&self, f: F) -> AppResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&WriteTransaction) -> AppResult<T> + Send + 'static,
@@ -415,14 +419,14 @@ impl SessionCache for EmbeddedSessionCache {
     }
 }
 
-fn next_id(txn: &WriteTransaction, entity: &str) -> AppResult<u64> {
+pub(super) fn next_id(txn: &WriteTransaction, entity: &str) -> AppResult<u64> {
     let mut counters = txn.open_table(COUNTERS).map_err(db_error)?;
     let id = counters.get(entity).map_err(db_error)?.map_or(0, |g| g.value()) + 1;
     counters.insert(entity, id).map_err(db_error)?;
     Ok(id)
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> AppResult<T> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> AppResult<T> {
     serde_json::from_str(json).map_err(AppError::internal)
 }
 
@@ -666,15 +670,34 @@ impl EmbeddedOfflineQueue {
 
 #[async_trait]
 impl OfflineQueue for EmbeddedOfflineQueue {
-    async fn push(&self, user_id: i64, message: &Value) -> AppResult<()> {
-        let key = queue_key();
-        let json = message.to_string();
+    async fn push_many(&self, messages: &[(i64, Value)]) -> AppResult<Vec<String>> {
+        let entries: Vec<(u64, String, String)> =
+            messages.iter().map(|(user, message)| (*user as u64, queue_key(), message.to_string())).collect();
+        let keys = entries.iter().map(|(_, key, _)| key.clone()).collect();
         self.db
             .write(move |txn| {
-                txn.open_table(OFFLINE)
-                    .map_err(db_error)?
-                    .insert((user_id as u64, key.as_str()), json.as_str())
-                    .map_err(db_error)?;
+                let mut queue = txn.open_table(OFFLINE).map_err(db_error)?;
+                for (user, key, json) in &entries {
+                    queue.insert((*user, key.as_str()), json.as_str()).map_err(db_error)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(keys)
+    }
+
+    async fn mark_revoked(&self, user_id: i64, key: &str) -> AppResult<()> {
+        let key = key.to_owned();
+        self.db
+            .write(move |txn| {
+                let mut queue = txn.open_table(OFFLINE).map_err(db_error)?;
+                let id = (user_id as u64, key.as_str());
+                let stored = queue.get(id).map_err(db_error)?.map(|json| json.value().to_owned());
+                if let Some(json) = stored {
+                    let mut message: Value = from_json(&json)?;
+                    message["isremove"] = Value::from(1);
+                    queue.insert(id, message.to_string().as_str()).map_err(db_error)?;
+                }
                 Ok(())
             })
             .await

@@ -5,12 +5,16 @@ use async_trait::async_trait;
 use crate::error::AppResult;
 use serde_json::Value;
 
-use crate::model::{DeviceStats, NewUser, User, UserSummary};
+use crate::group::{Group, GroupMember};
+use crate::model::{DeviceStats, NewUser, Role, User, UserSummary};
 use crate::social::{Application, Friend};
 
 pub mod dynamo;
+pub mod dynamo_group;
 pub mod dynamo_social;
 pub mod embedded;
+pub mod embedded_group;
+pub mod embedded_messaging;
 pub mod redis;
 
 /// Binding of a device id to the visitor account created for it (spec 2.10).
@@ -159,10 +163,79 @@ pub trait SocialStore: Send + Sync {
 /// Durable per-user queue of messages not yet delivered (spec 6.7), oldest first.
 #[async_trait]
 pub trait OfflineQueue: Send + Sync {
-    async fn push(&self, user_id: i64, message: &Value) -> AppResult<()>;
+    /// Appends each `(user, message)` to that user's queue in one batched write; returns the keys
+    /// of the copies in the order given.
+    async fn push_many(&self, items: &[(i64, Value)]) -> AppResult<Vec<String>>;
+    async fn push(&self, user_id: i64, message: &Value) -> AppResult<String> {
+        let mut keys = self.push_many(&[(user_id, message.clone())]).await?;
+        keys.pop().ok_or_else(|| crate::AppError::internal("offline push returned no key"))
+    }
+    /// Marks a still-queued copy revoked (`isremove: 1`, spec 6.8); nothing if it was delivered.
+    async fn mark_revoked(&self, user_id: i64, key: &str) -> AppResult<()>;
     /// Up to `limit` queued messages with the keys that remove them.
     async fn peek(&self, user_id: i64, limit: usize) -> AppResult<Vec<(String, Value)>>;
     async fn remove(&self, user_id: i64, keys: &[String]) -> AppResult<()>;
+}
+
+/// A registered WebSocket connection (spec 6.3.2).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Connection {
+    pub id: String,
+    pub user_id: i64,
+    /// [`crate::auth::token_digest`] of the token it connected with: the connection is current
+    /// while that token is the user's current token (spec 6.2).
+    pub token_digest: String,
+    pub role: Role,
+}
+
+/// API Gateway closes every WebSocket after 2 hours; a registration never outlives that.
+pub const CONNECTION_TTL_SECS: u64 = 2 * 60 * 60;
+
+/// Who is connected where (Redis in AWS): user → connections, connection → user.
+#[async_trait]
+pub trait ConnectionRegistry: Send + Sync {
+    /// Registers `conn` for `ttl_secs`; returns how many other live connections its user had.
+    async fn register(&self, conn: &Connection, ttl_secs: u64) -> AppResult<usize>;
+    /// Removes a connection; returns it if it was registered.
+    async fn unregister(&self, connection_id: &str) -> AppResult<Option<Connection>>;
+    /// The live connections of `user_ids` that authenticated with their user's current token,
+    /// read in one round trip however many users are asked for.
+    async fn current_connections(&self, user_ids: &[i64]) -> AppResult<Vec<Connection>>;
+    /// Every live registered connection (the keepalive's list).
+    async fn all_connections(&self) -> AppResult<Vec<Connection>>;
+}
+
+/// How long the sent-message log remembers a message (revoke window and stranger limits).
+pub const SENT_LOG_RETENTION_SECS: i64 = 30 * 24 * 60 * 60;
+
+/// An entry of the sent-message log (spec 6.5).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SentMessage {
+    pub id: String,
+    pub sender: i64,
+    /// `single` or `group`.
+    pub chat_type: String,
+    pub to_id: i64,
+    pub to_name: String,
+    pub to_avatar: String,
+    pub create_time: i64,
+    pub revoked: bool,
+    /// Copies that went to offline queues: (recipient, queue key).
+    pub queued: Vec<(i64, String)>,
+}
+
+/// The durable log of messages sent with `sendmessage` (DynamoDB in AWS), keyed by sender,
+/// chat type, recipient and message id.
+#[async_trait]
+pub trait MessageLog: Send + Sync {
+    async fn record(&self, message: &SentMessage) -> AppResult<()>;
+    /// Adds offline copies to an entry.
+    async fn add_queued(&self, message: &SentMessage, queued: &[(i64, String)]) -> AppResult<()>;
+    async fn find(&self, sender: i64, chat_type: &str, to_id: i64, id: &str) -> AppResult<Option<SentMessage>>;
+    /// Whether `sender` sent any single message to `to_id` within the retention.
+    async fn has_sent_single(&self, sender: i64, to_id: i64) -> AppResult<bool>;
+    /// Marks the entry revoked; `false` if it already was (or vanished), so only one revoke acts.
+    async fn mark_revoked(&self, message: &SentMessage) -> AppResult<bool>;
 }
 
 /// A queue key that sorts by enqueue time: zero-padded milliseconds, a sequence number that keeps
@@ -177,4 +250,105 @@ pub(crate) fn queue_key() -> String {
         *last
     };
     format!("{ms:015}#{seq:06}#{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// What a new group starts with (spec 5.1); the store assigns the group and member row ids.
+#[derive(Debug, Clone)]
+pub struct NewGroup {
+    /// The owner.
+    pub user_id: i64,
+    pub name: String,
+    pub avatar: String,
+    /// Every member's user id, owner first; each gets an active row, in this order.
+    pub members: Vec<i64>,
+    pub now: i64,
+}
+
+impl NewGroup {
+    /// The group row for `id` with the defaults of spec 5.1.
+    pub fn to_group(&self, id: i64) -> Group {
+        Group {
+            id,
+            uuid: uuid::Uuid::new_v4().to_string(),
+            user_id: self.user_id,
+            name: self.name.clone(),
+            avatar: self.avatar.clone(),
+            remark: String::new(),
+            invite_confirm: 0,
+            status: 1,
+            created_at: self.now,
+            updated_at: self.now,
+        }
+    }
+}
+
+/// A new member row with the defaults (no nickname, no avatar).
+pub fn new_member(id: i64, group_id: i64, user_id: i64, status: i64, now: i64) -> GroupMember {
+    GroupMember {
+        id,
+        group_id,
+        user_id,
+        nickname: String::new(),
+        avatar: String::new(),
+        status,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// One change to a group's own columns (spec 5.0, 5.4, 5.5, 5.10).
+#[derive(Debug, Clone)]
+pub enum GroupChange {
+    Name(String),
+    Remark(String),
+    InviteConfirm(i64),
+    Avatar(String),
+}
+
+/// Outcome of adding a member row.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Joined {
+    Added(GroupMember),
+    /// The user already has a row (active or pending) in the group.
+    AlreadyMember,
+    /// The group does not exist (any more).
+    NoGroup,
+}
+
+/// Groups and their member rows (DynamoDB in AWS). Every multi-row change is all or nothing.
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// Creates the group and one active row per member.
+    async fn create(&self, group: NewGroup) -> AppResult<(Group, Vec<GroupMember>)>;
+    async fn group(&self, id: i64) -> AppResult<Option<Group>>;
+    /// Every member row of the group (active and pending), by row id.
+    async fn members(&self, group_id: i64) -> AppResult<Vec<GroupMember>>;
+    /// The group with its member rows, read together.
+    async fn group_with_members(&self, id: i64) -> AppResult<Option<(Group, Vec<GroupMember>)>> {
+        let Some(group) = self.group(id).await? else { return Ok(None) };
+        Ok(Some((group, self.members(id).await?)))
+    }
+    /// The user's row in the group, active or pending.
+    async fn member(&self, group_id: i64, user_id: i64) -> AppResult<Option<GroupMember>>;
+    /// Groups with `status = 1` in which the user is an active member, by group id descending,
+    /// each with the user's own row.
+    async fn groups_of(&self, user_id: i64, offset: usize, limit: usize) -> AppResult<Vec<(Group, GroupMember)>>;
+    /// Whether the user is an active member of at least one group with `status = 1`.
+    async fn is_active_member_of_any(&self, user_id: i64) -> AppResult<bool> {
+        Ok(!self.groups_of(user_id, 0, 1).await?.is_empty())
+    }
+    /// Changes one column of an existing group; `false` if it does not exist.
+    async fn update(&self, id: i64, change: GroupChange, now: i64) -> AppResult<bool>;
+    /// Sets the nickname of an existing member row; `false` if there is none.
+    async fn set_nickname(&self, group_id: i64, user_id: i64, nickname: &str, now: i64) -> AppResult<bool>;
+    /// Adds a member row with `status` unless the user has one or the group is gone.
+    async fn join(&self, group_id: i64, user_id: i64, status: i64, now: i64) -> AppResult<Joined>;
+    /// Makes a pending row active; `false` if it is not pending (any more).
+    async fn approve(&self, group_id: i64, user_id: i64, now: i64) -> AppResult<bool>;
+    /// Deletes a pending row; `false` if it is not pending (any more).
+    async fn reject(&self, group_id: i64, user_id: i64) -> AppResult<bool>;
+    /// Deletes the user's row, if any.
+    async fn remove_member(&self, group_id: i64, user_id: i64) -> AppResult<()>;
+    /// Deletes the group and every member row.
+    async fn dissolve(&self, group_id: i64) -> AppResult<()>;
 }

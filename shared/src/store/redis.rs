@@ -1,12 +1,15 @@
-//! Redis adapter of [`SessionCache`]: one multiplexed connection per cold start, shared by all requests.
+//! Redis adapter of [`SessionCache`] and [`ConnectionRegistry`]: one multiplexed connection per cold start, shared by all requests.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::{token_key, SessionCache};
+use super::{token_key, Connection, ConnectionRegistry, SessionCache};
+use crate::auth::token_digest;
+use crate::clock::now_ms;
 use crate::error::{AppError, AppResult};
 
 /// Fixed window: the expiry is set by the increment that creates the key, never again.
@@ -80,5 +83,123 @@ impl SessionCache for RedisSessionCache {
     async fn value(&self, key: &str) -> AppResult<Option<String>> {
         let mut conn = self.conn.clone();
         conn.get(key).await.map_err(redis_error)
+    }
+}
+
+/// Connection registry keys: `ws:conn:<id>` (the connection, for `$disconnect`'s reverse lookup),
+/// `ws:user:<user id>` (hash: connection id → `<expiry ms>|<connection>`, one key per user so a
+/// fan-out reads each recipient with one command) and `ws:all` (sorted set by expiry, for the
+/// keepalive). Each entry carries its own expiry because hash fields cannot expire.
+fn conn_key(id: &str) -> String {
+    format!("ws:conn:{id}")
+}
+
+fn user_conns_key(user_id: i64) -> String {
+    format!("ws:user:{user_id}")
+}
+
+const ALL_CONNS: &str = "ws:all";
+
+fn live_entries(entries: HashMap<String, String>, now: i64) -> (Vec<Connection>, Vec<String>) {
+    let (mut live, mut expired) = (Vec::new(), Vec::new());
+    for (id, entry) in entries {
+        let parsed = entry
+            .split_once('|')
+            .and_then(|(exp, json)| Some((exp.parse::<i64>().ok()?, serde_json::from_str::<Connection>(json).ok()?)));
+        match parsed {
+            Some((exp, conn)) if exp > now => live.push(conn),
+            _ => expired.push(id),
+        }
+    }
+    (live, expired)
+}
+
+#[async_trait]
+impl ConnectionRegistry for RedisSessionCache {
+    async fn register(&self, conn: &Connection, ttl_secs: u64) -> AppResult<usize> {
+        let mut redis = self.conn.clone();
+        let now = now_ms();
+        let expires = now + (ttl_secs * 1000) as i64;
+        let json = serde_json::to_string(conn).map_err(AppError::internal)?;
+        let user_key = user_conns_key(conn.user_id);
+        let (existing,): (HashMap<String, String>,) = redis::pipe()
+            .hgetall(&user_key)
+            .set_ex(conn_key(&conn.id), &json, ttl_secs)
+            .ignore()
+            .hset(&user_key, &conn.id, format!("{expires}|{json}"))
+            .ignore()
+            .expire(&user_key, ttl_secs as i64)
+            .ignore()
+            .zadd(ALL_CONNS, &conn.id, expires)
+            .ignore()
+            .query_async(&mut redis)
+            .await
+            .map_err(redis_error)?;
+        let (live, expired) = live_entries(existing, now);
+        if !expired.is_empty() {
+            redis.hdel::<_, _, ()>(&user_key, &expired).await.map_err(redis_error)?;
+        }
+        Ok(live.iter().filter(|c| c.id != conn.id).count())
+    }
+
+    async fn unregister(&self, connection_id: &str) -> AppResult<Option<Connection>> {
+        let mut redis = self.conn.clone();
+        let (json,): (Option<String>,) = redis::pipe()
+            .get(conn_key(connection_id))
+            .del(conn_key(connection_id))
+            .ignore()
+            .zrem(ALL_CONNS, connection_id)
+            .ignore()
+            .query_async(&mut redis)
+            .await
+            .map_err(redis_error)?;
+        let Some(conn) = json.and_then(|j| serde_json::from_str::<Connection>(&j).ok()) else { return Ok(None) };
+        redis.hdel::<_, _, ()>(user_conns_key(conn.user_id), connection_id).await.map_err(redis_error)?;
+        Ok(Some(conn))
+    }
+
+    async fn current_connections(&self, user_ids: &[i64]) -> AppResult<Vec<Connection>> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut redis = self.conn.clone();
+        // One pipeline: every recipient's connections and current token.
+        let mut pipe = redis::pipe();
+        for &id in user_ids {
+            pipe.hgetall(user_conns_key(id)).get(token_key(id));
+        }
+        let replies: Vec<redis::Value> = pipe.query_async(&mut redis).await.map_err(redis_error)?;
+        let now = now_ms();
+        let mut current = Vec::new();
+        for pair in replies.chunks(2) {
+            let [entries, token] = pair else { continue };
+            let entries: HashMap<String, String> = redis::from_redis_value_ref(entries).map_err(AppError::internal)?;
+            let token: Option<String> = redis::from_redis_value_ref(token).map_err(AppError::internal)?;
+            let Some(digest) = token.as_deref().map(token_digest) else { continue };
+            let (live, _) = live_entries(entries, now);
+            current.extend(live.into_iter().filter(|c| c.token_digest == digest));
+        }
+        Ok(current)
+    }
+
+    async fn all_connections(&self) -> AppResult<Vec<Connection>> {
+        let mut redis = self.conn.clone();
+        let now = now_ms();
+        let (ids,): (Vec<String>,) = redis::pipe()
+            .zrangebyscore(ALL_CONNS, now, "+inf")
+            .zrembyscore(ALL_CONNS, "-inf", now)
+            .ignore()
+            .query_async(&mut redis)
+            .await
+            .map_err(redis_error)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.get(conn_key(id));
+        }
+        let found: Vec<Option<String>> = pipe.query_async(&mut redis).await.map_err(redis_error)?;
+        Ok(found.into_iter().flatten().filter_map(|json| serde_json::from_str(&json).ok()).collect())
     }
 }

@@ -1,6 +1,8 @@
 //! `chat-local`'s gateway: it turns each HTTP request into the API Gateway HTTP API (payload v2)
 //! event that AWS would deliver, hands it to the same handler the Lambda runs, and writes the
-//! handler's response back.
+//! handler's response back. It also plays API Gateway's WebSocket API: `/ws?token=` sockets whose
+//! `$connect` / `$default` / `$disconnect` events go to the WebSocket handlers, the post-connect
+//! step, a keepalive, and the `@connections` management API the handlers post through.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,13 +18,28 @@ use serde_json::{json, Map, Value};
 
 use crate::routes::{self, Route};
 
+mod websocket;
+
 /// Bodies above this are refused before reaching a handler; handlers refuse above 100 KB.
 const MAX_FORWARDED_BODY: usize = 1024 * 1024;
 
-/// The HTTP router of `chat-local`: every path goes through the API Gateway emulation.
+/// The router of `chat-local`: the WebSocket endpoint, the `@connections` API, and every other
+/// path through the HTTP API emulation.
 pub fn router(state: Arc<AppState>) -> axum::Router {
-    axum::Router::new().fallback(gateway).with_state(state)
+    let sockets = Arc::new(Sockets::default());
+    let websocket = axum::Router::new()
+        .route("/ws", axum::routing::get(websocket::upgrade))
+        .route(
+            "/@connections/{id}",
+            axum::routing::post(websocket::post_to_connection)
+                .delete(websocket::delete_connection)
+                .get(websocket::get_connection),
+        )
+        .with_state(websocket::Local { state: state.clone(), sockets });
+    axum::Router::new().fallback(gateway).with_state(state).merge(websocket)
 }
+
+pub use websocket::{spawn_keepalive, Sockets};
 
 async fn gateway(
     State(state): State<Arc<AppState>>,

@@ -1,0 +1,181 @@
+//! The WebSocket side of API Gateway as ports: the `@connections` management API that posts
+//! frames to connections, and the asynchronous step that follows `$connect` (spec 6.3.1).
+//! Adapters: the AWS SDK clients (also used by `chat-local`, whose gateway serves the same
+//! `@connections` API) and the local gateway's in-process follow-up.
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, StreamExt};
+use serde_json::{json, Value};
+
+use crate::clock::now_ms;
+use crate::error::{AppError, AppResult};
+use crate::store::{Connection, ConnectionRegistry};
+
+/// Posts in flight at once during a fan-out: enough to hide latency, few enough not to exhaust
+/// sockets or the management API's rate limit.
+pub const PUSH_CONCURRENCY: usize = 32;
+
+/// API Gateway's `@connections` API.
+#[async_trait]
+pub trait ConnectionGateway: Send + Sync {
+    /// PostToConnection of one text frame; `Ok(false)` when the connection is gone.
+    async fn post(&self, connection_id: &str, frame: &[u8]) -> AppResult<bool>;
+    /// DeleteConnection (a refused connection is closed); a gone connection is not an error.
+    async fn close(&self, connection_id: &str) -> AppResult<()>;
+}
+
+/// What happens after `$connect` returned (posting inside `$connect` is not allowed).
+#[async_trait]
+pub trait ConnectFollowUp: Send + Sync {
+    async fn after_connect(&self, connection_id: &str, token: Option<&str>) -> AppResult<()>;
+}
+
+/// The event the post-connect function receives.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostConnectEvent {
+    pub connection_id: String,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// The management API through the AWS SDK, at the WebSocket API's `https://…/<stage>` endpoint.
+pub struct ManagementApi {
+    client: aws_sdk_apigatewaymanagement::Client,
+}
+
+impl ManagementApi {
+    pub fn new(shared: &SdkConfig, endpoint: &str) -> Self {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(shared)
+            .endpoint_url(endpoint)
+            .timeout_config(crate::store::dynamo::timeouts())
+            .build();
+        ManagementApi { client: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
+    }
+}
+
+#[async_trait]
+impl ConnectionGateway for ManagementApi {
+    async fn post(&self, connection_id: &str, frame: &[u8]) -> AppResult<bool> {
+        match self.client.post_to_connection().connection_id(connection_id).data(Blob::new(frame)).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.as_service_error(), Some(PostToConnectionError::GoneException(_))) => Ok(false),
+            Err(e) => Err(AppError::internal(format_args!(
+                "PostToConnection: {}",
+                aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e)
+            ))),
+        }
+    }
+
+    async fn close(&self, connection_id: &str) -> AppResult<()> {
+        match self.client.delete_connection().connection_id(connection_id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_gone_exception()) => Ok(()),
+            Err(e) => Err(AppError::internal(format_args!(
+                "DeleteConnection: {}",
+                aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e)
+            ))),
+        }
+    }
+}
+
+/// Hands the post-connect step to its own function with an asynchronous (`Event`) invoke.
+pub struct InvokePostConnect {
+    client: aws_sdk_lambda::Client,
+    function: String,
+}
+
+impl InvokePostConnect {
+    pub fn new(shared: &SdkConfig, function: impl Into<String>) -> Self {
+        let config =
+            aws_sdk_lambda::config::Builder::from(shared).timeout_config(crate::store::dynamo::timeouts()).build();
+        InvokePostConnect { client: aws_sdk_lambda::Client::from_conf(config), function: function.into() }
+    }
+}
+
+#[async_trait]
+impl ConnectFollowUp for InvokePostConnect {
+    async fn after_connect(&self, connection_id: &str, token: Option<&str>) -> AppResult<()> {
+        let event = PostConnectEvent { connection_id: connection_id.to_owned(), token: token.map(str::to_owned) };
+        let payload = serde_json::to_vec(&event).map_err(AppError::internal)?;
+        self.client
+            .invoke()
+            .function_name(&self.function)
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| {
+                AppError::internal(format_args!("Lambda Invoke: {}", aws_sdk_lambda::error::DisplayErrorContext(&e)))
+            })?;
+        Ok(())
+    }
+}
+
+/// `chat-local`'s gateway runs the post-connect step itself, right after `$connect` returns,
+/// as the spec's local gateway does; `$connect` has nothing to hand over.
+pub struct LocalGatewayFollowsUp;
+
+#[async_trait]
+impl ConnectFollowUp for LocalGatewayFollowsUp {
+    async fn after_connect(&self, _connection_id: &str, _token: Option<&str>) -> AppResult<()> {
+        Ok(())
+    }
+}
+
+/// A pushed message as a frame (spec 6.3.3).
+pub fn single_chat_frame(message: &Value) -> Vec<u8> {
+    json!({"type": "singleChat", "data": message, "timestamp": now_ms()}).to_string().into_bytes()
+}
+
+/// Posts `frame` to each connection, at most [`PUSH_CONCURRENCY`] at a time. A connection the
+/// gateway reports gone is removed from the registry; any other failure is logged. Returns, per
+/// connection in the given order, whether it accepted the frame.
+pub async fn post_to_all(
+    registry: &dyn ConnectionRegistry,
+    gateway: &dyn ConnectionGateway,
+    connections: &[Connection],
+    frame: &[u8],
+) -> Vec<bool> {
+    // Boxed up front: a closure producing the futures would trip the compiler's higher-ranked
+    // lifetime inference inside `async_trait` methods.
+    let posts: Vec<BoxFuture<'_, (usize, bool)>> = connections
+        .iter()
+        .enumerate()
+        .map(|(i, conn)| {
+            Box::pin(async move { (i, post_one(registry, gateway, conn, frame).await) }) as BoxFuture<'_, _>
+        })
+        .collect();
+    let results: Vec<(usize, bool)> = stream::iter(posts).buffer_unordered(PUSH_CONCURRENCY).collect().await;
+    let mut accepted = vec![false; connections.len()];
+    for (i, ok) in results {
+        accepted[i] = ok;
+    }
+    accepted
+}
+
+/// Posts one frame; `false` when it did not arrive (gone connections are unregistered).
+pub async fn post_one(
+    registry: &dyn ConnectionRegistry,
+    gateway: &dyn ConnectionGateway,
+    conn: &Connection,
+    frame: &[u8],
+) -> bool {
+    match gateway.post(&conn.id, frame).await {
+        Ok(true) => true,
+        Ok(false) => {
+            if let Err(e) = registry.unregister(&conn.id).await {
+                tracing::error!(connection = %conn.id, error = %e, "could not unregister a gone connection");
+            }
+            false
+        }
+        Err(e) => {
+            tracing::error!(connection = %conn.id, user_id = conn.user_id, error = %e, "post to a connection failed");
+            false
+        }
+    }
+}

@@ -1,0 +1,606 @@
+//! DynamoDB adapter of [`GroupStore`], in the social table (`pk` + `sk`):
+//! * `GROUP#<group id>` / `META`: the group row, one attribute per column.
+//! * `GROUP#<group id>` / `MEMBER#<user id, zero-padded>`: a member row (active or pending), one
+//!   attribute per column; one Query of the partition reads a group with all its members.
+//! * `MYGROUP#<user id>` / `<group id, zero-padded>`: present while the user is an **active** member;
+//!   written and deleted in the same transaction as the member row, so "my groups by group id
+//!   descending" is one Query, never a Scan.
+//! * `COUNTER#group`, `COUNTER#group_user` / `#`: id counters.
+//!
+//! A group is created in one `TransactWriteItems` when it fits (1 + 2 per member ≤ 100 items);
+//! a bigger one gets its member and index items in batches first and its `META` item last, so
+//! until the `META` write succeeds the group does not exist for any reader, and a failure
+//! deletes what was written. Dissolving deletes `META` first for the same reason.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, ReturnValue,
+    TransactWriteItem, Update, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+
+use super::dynamo::{dynamo_error, failed_conditions, get_n, get_s, n, put, s, transact, Item};
+use super::{new_member, GroupChange, GroupStore, Joined, NewGroup};
+use crate::error::{AppError, AppResult};
+use crate::group::{Group, GroupMember, ACTIVE, PENDING};
+
+/// TransactWriteItems' limit.
+const TRANSACTION_MAX: usize = 100;
+/// BatchWriteItem's limit.
+const BATCH_WRITE: usize = 25;
+/// BatchGetItem's limit.
+const BATCH_GET: usize = 100;
+/// Index entries read per page of `groups_of`.
+const INDEX_PAGE: usize = 50;
+const META: &str = "META";
+const MEMBER_PREFIX: &str = "MEMBER#";
+
+fn padded(n: i64) -> String {
+    format!("{n:020}")
+}
+
+fn key(pk: String, sk: String) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn group_pk(id: i64) -> String {
+    format!("GROUP#{id}")
+}
+
+fn meta_key(id: i64) -> Item {
+    key(group_pk(id), META.to_owned())
+}
+
+fn member_key(group_id: i64, user_id: i64) -> Item {
+    key(group_pk(group_id), format!("{MEMBER_PREFIX}{}", padded(user_id)))
+}
+
+fn index_key(user_id: i64, group_id: i64) -> Item {
+    key(format!("MYGROUP#{user_id}"), padded(group_id))
+}
+
+fn with(mut item: Item, attrs: impl IntoIterator<Item = (&'static str, AttributeValue)>) -> Item {
+    item.extend(attrs.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    item
+}
+
+fn group_item(g: &Group) -> Item {
+    with(
+        meta_key(g.id),
+        [
+            ("id", n(g.id)),
+            ("uuid", s(&g.uuid)),
+            ("user_id", n(g.user_id)),
+            ("name", s(&g.name)),
+            ("avatar", s(&g.avatar)),
+            ("remark", s(&g.remark)),
+            ("invite_confirm", n(g.invite_confirm)),
+            ("status", n(g.status)),
+            ("created_at", n(g.created_at)),
+            ("updated_at", n(g.updated_at)),
+        ],
+    )
+}
+
+fn member_item(m: &GroupMember) -> Item {
+    with(
+        member_key(m.group_id, m.user_id),
+        [
+            ("id", n(m.id)),
+            ("group_id", n(m.group_id)),
+            ("user_id", n(m.user_id)),
+            ("nickname", s(&m.nickname)),
+            ("avatar", s(&m.avatar)),
+            ("status", n(m.status)),
+            ("created_at", n(m.created_at)),
+            ("updated_at", n(m.updated_at)),
+        ],
+    )
+}
+
+fn index_item(m: &GroupMember) -> Item {
+    with(index_key(m.user_id, m.group_id), [("group_id", n(m.group_id))])
+}
+
+fn req_n(item: &Item, name: &str) -> AppResult<i64> {
+    get_n(item, name).ok_or_else(|| AppError::internal(format_args!("dynamodb: group item without {name}")))
+}
+
+fn req_s(item: &Item, name: &str) -> AppResult<String> {
+    get_s(item, name).ok_or_else(|| AppError::internal(format_args!("dynamodb: group item without {name}")))
+}
+
+fn group_of(item: &Item) -> AppResult<Group> {
+    Ok(Group {
+        id: req_n(item, "id")?,
+        uuid: req_s(item, "uuid")?,
+        user_id: req_n(item, "user_id")?,
+        name: req_s(item, "name")?,
+        avatar: req_s(item, "avatar")?,
+        remark: req_s(item, "remark")?,
+        invite_confirm: req_n(item, "invite_confirm")?,
+        status: req_n(item, "status")?,
+        created_at: req_n(item, "created_at")?,
+        updated_at: req_n(item, "updated_at")?,
+    })
+}
+
+fn member_of(item: &Item) -> AppResult<GroupMember> {
+    Ok(GroupMember {
+        id: req_n(item, "id")?,
+        group_id: req_n(item, "group_id")?,
+        user_id: req_n(item, "user_id")?,
+        nickname: req_s(item, "nickname")?,
+        avatar: req_s(item, "avatar")?,
+        status: req_n(item, "status")?,
+        created_at: req_n(item, "created_at")?,
+        updated_at: req_n(item, "updated_at")?,
+    })
+}
+
+fn is_member_item(item: &Item) -> bool {
+    get_s(item, "sk").is_some_and(|sk| sk.starts_with(MEMBER_PREFIX))
+}
+
+fn tx_put(table: &str, item: Item) -> AppResult<TransactWriteItem> {
+    let put = Put::builder().table_name(table).set_item(Some(item)).build().map_err(AppError::internal)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+fn tx_delete(table: &str, key: Item) -> AppResult<TransactWriteItem> {
+    let delete = Delete::builder().table_name(table).set_key(Some(key)).build().map_err(AppError::internal)?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
+}
+
+fn tx_exists(table: &str, key: Item) -> AppResult<TransactWriteItem> {
+    let check = ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(key))
+        .condition_expression("attribute_exists(pk)")
+        .build()
+        .map_err(AppError::internal)?;
+    Ok(TransactWriteItem::builder().condition_check(check).build())
+}
+
+fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+#[derive(Clone)]
+pub struct DynamoGroupStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoGroupStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoGroupStore { client, table: table.into() }
+    }
+
+    /// Reserves `count` consecutive ids of a counter; returns the first.
+    async fn reserve_ids(&self, entity: &str, count: i64) -> AppResult<i64> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("COUNTER#{entity}"), "#".to_owned())))
+            .update_expression("ADD n :k")
+            .expression_attribute_values(":k", n(count))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("UpdateItem counter", e))?;
+        let last =
+            out.attributes().and_then(|a| get_n(a, "n")).ok_or_else(|| AppError::internal("counter without n"))?;
+        Ok(last - count + 1)
+    }
+
+    async fn get(&self, key: Item) -> AppResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("GetItem group", e))?;
+        Ok(out.item)
+    }
+
+    /// One page of a partition (optionally only sort keys starting with `prefix`).
+    async fn query_page(
+        &self,
+        pk: &str,
+        prefix: Option<&str>,
+        forward: bool,
+        limit: Option<usize>,
+        start: Option<Item>,
+    ) -> AppResult<(Vec<Item>, Option<Item>)> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", s(pk))
+            .scan_index_forward(forward)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .set_limit(limit.map(|l| l.min(1000) as i32));
+        query = match prefix {
+            Some(p) => query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", s(p)),
+            None => query.key_condition_expression("pk = :pk"),
+        };
+        let out = query.send().await.map_err(|e| dynamo_error("Query group", e))?;
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+    }
+
+    /// Every item of a partition (optionally only sort keys starting with `prefix`).
+    async fn query_all(&self, pk: &str, prefix: Option<&str>) -> AppResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let (page, next) = self.query_page(pk, prefix, true, None, start).await?;
+            items.extend(page);
+            start = next;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// `BatchGetItem` (strongly consistent) in chunks of 100, retrying unprocessed keys.
+    async fn batch_get(&self, keys: Vec<Item>) -> AppResult<Vec<Item>> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(BATCH_GET) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0..5 {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(AppError::internal)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| dynamo_error("BatchGetItem group", e))?;
+                found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            }
+            if !pending.is_empty() {
+                return Err(AppError::internal("dynamodb BatchGetItem: keys left unprocessed"));
+            }
+        }
+        Ok(found)
+    }
+
+    /// `BatchWriteItem` in chunks of 25, retrying unprocessed items with backoff.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> AppResult<()> {
+        for chunk in requests.chunks(BATCH_WRITE) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0..5 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| dynamo_error("BatchWriteItem group", e))?;
+                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            }
+            if !pending.is_empty() {
+                return Err(AppError::internal("dynamodb BatchWriteItem: items left unprocessed"));
+            }
+        }
+        Ok(())
+    }
+
+    async fn batch_put(&self, items: Vec<Item>) -> AppResult<()> {
+        let requests = items
+            .into_iter()
+            .map(|item| {
+                PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+                    .map_err(AppError::internal)
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        self.batch_write(requests).await
+    }
+
+    async fn batch_delete(&self, keys: Vec<Item>) -> AppResult<()> {
+        let requests = keys
+            .into_iter()
+            .map(|k| {
+                DeleteRequest::builder()
+                    .set_key(Some(k))
+                    .build()
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+                    .map_err(AppError::internal)
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        self.batch_write(requests).await
+    }
+
+    /// The keys of a member row and its index entry.
+    fn member_keys(group_id: i64, user_id: i64) -> [Item; 2] {
+        [member_key(group_id, user_id), index_key(user_id, group_id)]
+    }
+
+    /// Deletes every remaining member row of a group with its index entry.
+    async fn sweep_members(&self, group_id: i64) -> AppResult<()> {
+        let left = self.query_all(&group_pk(group_id), Some(MEMBER_PREFIX)).await?;
+        let keys = left
+            .iter()
+            .filter_map(|i| get_n(i, "user_id"))
+            .flat_map(|user| DynamoGroupStore::member_keys(group_id, user))
+            .collect::<Vec<_>>();
+        self.batch_delete(keys).await
+    }
+
+    /// A big group: member and index items in batches, then `META` (its appearance makes the
+    /// group exist); on any failure what was written is deleted again.
+    async fn create_in_batches(&self, group: &Group, members: &[GroupMember]) -> AppResult<()> {
+        let items: Vec<Item> = members.iter().flat_map(|m| [member_item(m), index_item(m)]).collect();
+        let written = async {
+            self.batch_put(items).await?;
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(group_item(group)))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await
+                .map_err(|e| dynamo_error("PutItem group", e))?;
+            Ok::<(), AppError>(())
+        }
+        .await;
+        if let Err(err) = written {
+            let keys = members.iter().flat_map(|m| DynamoGroupStore::member_keys(m.group_id, m.user_id)).collect();
+            if let Err(cleanup) = self.batch_delete(keys).await {
+                tracing::error!(group_id = group.id, error = %cleanup, "a failed group creation left member items behind");
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Sets attributes of an existing item; `false` if it does not exist.
+    async fn update_existing(&self, key: Item, sets: &[(&str, AttributeValue)]) -> AppResult<bool> {
+        let expression = sets.iter().enumerate().map(|(i, _)| format!("#f{i} = :v{i}")).collect::<Vec<_>>().join(", ");
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(format!("SET {expression}"))
+            .condition_expression("attribute_exists(pk)");
+        for (i, (name, value)) in sets.iter().enumerate() {
+            update = update
+                .expression_attribute_names(format!("#f{i}"), *name)
+                .expression_attribute_values(format!(":v{i}"), value.clone());
+        }
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
+            Err(e) => Err(dynamo_error("UpdateItem group", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl GroupStore for DynamoGroupStore {
+    async fn create(&self, new: NewGroup) -> AppResult<(Group, Vec<GroupMember>)> {
+        let count = new.members.len() as i64;
+        let group = new.to_group(self.reserve_ids("group", 1).await?);
+        let first = if count > 0 { self.reserve_ids("group_user", count).await? } else { 0 };
+        let members: Vec<GroupMember> = new
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, &user_id)| new_member(first + i as i64, group.id, user_id, ACTIVE, new.now))
+            .collect();
+        if 1 + 2 * members.len() > TRANSACTION_MAX {
+            self.create_in_batches(&group, &members).await?;
+            return Ok((group, members));
+        }
+        let mut items = vec![put(&self.table, group_item(&group), "attribute_not_exists(pk)", None)?];
+        for m in &members {
+            items.push(put(&self.table, member_item(m), "attribute_not_exists(pk)", None)?);
+            items.push(tx_put(&self.table, index_item(m))?);
+        }
+        transact(&self.client, items).await.map_err(|e| dynamo_error("TransactWriteItems create group", e))?;
+        Ok((group, members))
+    }
+
+    async fn group(&self, id: i64) -> AppResult<Option<Group>> {
+        self.get(meta_key(id)).await?.map(|i| group_of(&i)).transpose()
+    }
+
+    async fn members(&self, group_id: i64) -> AppResult<Vec<GroupMember>> {
+        let items = self.query_all(&group_pk(group_id), Some(MEMBER_PREFIX)).await?;
+        let mut members: Vec<GroupMember> = items.iter().map(member_of).collect::<AppResult<_>>()?;
+        members.sort_by_key(|m| m.id);
+        Ok(members)
+    }
+
+    async fn group_with_members(&self, id: i64) -> AppResult<Option<(Group, Vec<GroupMember>)>> {
+        let items = self.query_all(&group_pk(id), None).await?;
+        let Some(meta) = items.iter().find(|i| get_s(i, "sk").as_deref() == Some(META)) else { return Ok(None) };
+        let mut members: Vec<GroupMember> =
+            items.iter().filter(|i| is_member_item(i)).map(member_of).collect::<AppResult<_>>()?;
+        members.sort_by_key(|m| m.id);
+        Ok(Some((group_of(meta)?, members)))
+    }
+
+    async fn member(&self, group_id: i64, user_id: i64) -> AppResult<Option<GroupMember>> {
+        self.get(member_key(group_id, user_id)).await?.map(|i| member_of(&i)).transpose()
+    }
+
+    async fn groups_of(&self, user_id: i64, offset: usize, limit: usize) -> AppResult<Vec<(Group, GroupMember)>> {
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        let mut start = None;
+        let pk = format!("MYGROUP#{user_id}");
+        while out.len() < limit {
+            let (page, next) = self.query_page(&pk, None, false, Some(INDEX_PAGE), start).await?;
+            let group_ids: Vec<i64> = page.iter().filter_map(|i| get_n(i, "group_id")).collect();
+            let keys = group_ids.iter().flat_map(|&g| [meta_key(g), member_key(g, user_id)]).collect();
+            let found = self.batch_get(keys).await?;
+            let mut groups = HashMap::new();
+            let mut mine = HashMap::new();
+            for item in &found {
+                if is_member_item(item) {
+                    let m = member_of(item)?;
+                    mine.insert(m.group_id, m);
+                } else {
+                    let g = group_of(item)?;
+                    groups.insert(g.id, g);
+                }
+            }
+            for id in group_ids {
+                // A dissolved group's leftovers, or a row changed meanwhile, are not listed.
+                let (Some(group), Some(member)) = (groups.remove(&id), mine.remove(&id)) else { continue };
+                if !group.is_active() || !member.is_active() {
+                    continue;
+                }
+                if skipped < offset {
+                    skipped += 1;
+                } else if out.len() < limit {
+                    out.push((group, member));
+                }
+            }
+            start = next;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn update(&self, id: i64, change: GroupChange, now: i64) -> AppResult<bool> {
+        let (name, value) = match change {
+            GroupChange::Name(v) => ("name", s(v)),
+            GroupChange::Remark(v) => ("remark", s(v)),
+            GroupChange::InviteConfirm(v) => ("invite_confirm", n(v)),
+            GroupChange::Avatar(v) => ("avatar", s(v)),
+        };
+        self.update_existing(meta_key(id), &[(name, value), ("updated_at", n(now))]).await
+    }
+
+    async fn set_nickname(&self, group_id: i64, user_id: i64, nickname: &str, now: i64) -> AppResult<bool> {
+        let sets = [("nickname", s(nickname)), ("updated_at", n(now))];
+        self.update_existing(member_key(group_id, user_id), &sets).await
+    }
+
+    async fn join(&self, group_id: i64, user_id: i64, status: i64, now: i64) -> AppResult<Joined> {
+        let member = new_member(self.reserve_ids("group_user", 1).await?, group_id, user_id, status, now);
+        let mut items = vec![
+            tx_exists(&self.table, meta_key(group_id))?,
+            put(&self.table, member_item(&member), "attribute_not_exists(pk)", None)?,
+        ];
+        if member.is_active() {
+            items.push(tx_put(&self.table, index_item(&member))?);
+        }
+        match transact(&self.client, items).await {
+            Ok(_) => Ok(Joined::Added(member)),
+            Err(e) => match failed_conditions(&e) {
+                Some(failed) if failed.first() == Some(&true) => Ok(Joined::NoGroup),
+                Some(failed) if failed.get(1) == Some(&true) => Ok(Joined::AlreadyMember),
+                _ => Err(dynamo_error("TransactWriteItems join group", e)),
+            },
+        }
+    }
+
+    async fn approve(&self, group_id: i64, user_id: i64, now: i64) -> AppResult<bool> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(member_key(group_id, user_id)))
+            .update_expression("SET #st = :active, updated_at = :now")
+            .condition_expression("#st = :pending")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":active", n(ACTIVE))
+            .expression_attribute_values(":pending", n(PENDING))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(AppError::internal)?;
+        let index = with(index_key(user_id, group_id), [("group_id", n(group_id))]);
+        let items = vec![TransactWriteItem::builder().update(update).build(), tx_put(&self.table, index)?];
+        match transact(&self.client, items).await {
+            Ok(_) => Ok(true),
+            Err(e) if failed_conditions(&e).is_some_and(|f| f.contains(&true)) => Ok(false),
+            Err(e) => Err(dynamo_error("TransactWriteItems approve member", e)),
+        }
+    }
+
+    async fn reject(&self, group_id: i64, user_id: i64) -> AppResult<bool> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(member_key(group_id, user_id)))
+            .condition_expression("#st = :pending")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":pending", n(PENDING))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
+            Err(e) => Err(dynamo_error("DeleteItem pending member", e)),
+        }
+    }
+
+    async fn remove_member(&self, group_id: i64, user_id: i64) -> AppResult<()> {
+        let [member, index] = DynamoGroupStore::member_keys(group_id, user_id);
+        let items = vec![tx_delete(&self.table, member)?, tx_delete(&self.table, index)?];
+        transact(&self.client, items).await.map_err(|e| dynamo_error("TransactWriteItems remove member", e))?;
+        Ok(())
+    }
+
+    async fn dissolve(&self, group_id: i64) -> AppResult<()> {
+        let members = self.members(group_id).await?;
+        let member_keys: Vec<Item> =
+            members.iter().flat_map(|m| DynamoGroupStore::member_keys(group_id, m.user_id)).collect();
+        // `META` and every member and index item in one transaction when they fit.
+        if member_keys.len() < TRANSACTION_MAX {
+            let mut items = vec![tx_delete(&self.table, meta_key(group_id))?];
+            for k in member_keys {
+                items.push(tx_delete(&self.table, k)?);
+            }
+            transact(&self.client, items).await.map_err(|e| dynamo_error("TransactWriteItems dissolve", e))?;
+        } else {
+            // The group stops existing at once; its member items follow in batches.
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(meta_key(group_id)))
+                .send()
+                .await
+                .map_err(|e| dynamo_error("DeleteItem group", e))?;
+            self.batch_delete(member_keys).await?;
+        }
+        // A member who joined while this ran is not left behind.
+        self.sweep_members(group_id).await
+    }
+}
