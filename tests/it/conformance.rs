@@ -2,8 +2,11 @@
 
 use std::time::Duration;
 
+use chat_shared::auth::token_digest;
+use chat_shared::clock::now_ms;
 use chat_shared::group::{ACTIVE, PENDING};
 use chat_shared::model::{DeviceStats, NewUser, Role};
+use chat_shared::store::{Connection, SentMessage};
 use chat_shared::store::{Created, Decided, DeviceBinding, FriendRemarks, LoginUpdate, ProfileChange, Upgraded};
 use chat_shared::store::{GroupChange, Joined, NewGroup};
 use chat_tests::{Backend, BackendKind};
@@ -315,7 +318,68 @@ async fn big_groups_are_created_and_dissolved_whole(kind: BackendKind) {
     }
 }
 
+async fn connections_are_current_while_their_token_is(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let (registry, sessions) = (&b.state.connections, &b.state.sessions);
+    sessions.set_token(7, "token-a", 60).await.expect("token");
+    let conn = |id: &str, user: i64, token: &str| Connection {
+        id: id.to_owned(),
+        user_id: user,
+        token_digest: token_digest(token),
+        role: Role::User,
+    };
+    assert_eq!(registry.register(&conn("c1", 7, "token-a"), 60).await.expect("register"), 0);
+    assert_eq!(registry.register(&conn("c2", 7, "token-a"), 60).await.expect("register"), 1, "one other device");
+    registry.register(&conn("c3", 8, "token-b"), 60).await.expect("register");
+    let mut current: Vec<String> =
+        registry.current_connections(&[7, 8, 9]).await.expect("current").into_iter().map(|c| c.id).collect();
+    current.sort();
+    assert_eq!(current, ["c1", "c2"], "user 8 has no current token, user 9 no connection");
+    sessions.set_token(7, "token-new", 60).await.expect("token");
+    assert!(registry.current_connections(&[7]).await.expect("current").is_empty(), "superseded by a new login");
+    assert_eq!(registry.unregister("c1").await.expect("unregister"), Some(conn("c1", 7, "token-a")));
+    assert_eq!(registry.unregister("c1").await.expect("unregister"), None);
+    let mut all: Vec<String> = registry.all_connections().await.expect("all").into_iter().map(|c| c.id).collect();
+    all.sort();
+    assert_eq!(all, ["c2", "c3"]);
+    // Registrations expire like API Gateway's connections.
+    registry.register(&conn("short", 8, "token-b"), 1).await.expect("register");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(registry.all_connections().await.expect("all").iter().all(|c| c.id != "short"));
+}
+
+async fn the_sent_log_finds_counts_and_revokes_once(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let log = &b.state.messages;
+    let entry = SentMessage {
+        id: "m1".into(),
+        sender: 1,
+        chat_type: "single".into(),
+        to_id: 2,
+        to_name: "two".into(),
+        to_avatar: "https://example.com/2.png".into(),
+        create_time: now_ms(),
+        revoked: false,
+        queued: Vec::new(),
+    };
+    assert!(!log.has_sent_single(1, 2).await.expect("count"));
+    log.record(&entry).await.expect("record");
+    assert!(log.has_sent_single(1, 2).await.expect("count"));
+    assert!(!log.has_sent_single(2, 1).await.expect("count"), "per direction");
+    log.add_queued(&entry, &[(2, "k1".into())]).await.expect("queued");
+    let found = log.find(1, "single", 2, "m1").await.expect("find").expect("found");
+    assert_eq!(found.queued, vec![(2, "k1".to_owned())]);
+    assert_eq!(found.to_name, "two");
+    assert!(log.find(3, "single", 2, "m1").await.expect("find").is_none(), "another sender's key");
+    assert!(log.find(1, "group", 2, "m1").await.expect("find").is_none(), "another chat type");
+    assert!(log.mark_revoked(&found).await.expect("revoke"));
+    assert!(!log.mark_revoked(&found).await.expect("revoke"), "only the first revoke acts");
+    assert!(log.find(1, "single", 2, "m1").await.expect("find").expect("found").revoked);
+}
+
 on_every_backend!(
+    connections_are_current_while_their_token_is,
+    the_sent_log_finds_counts_and_revokes_once,
     social_rows_and_the_offline_queue,
     profile_changes_and_bounded_search,
     users_are_unique_case_insensitively_and_findable,

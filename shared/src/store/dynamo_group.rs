@@ -17,34 +17,24 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, ReturnValue,
-    TransactWriteItem, Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 
 use super::dynamo::{dynamo_error, failed_conditions, get_n, get_s, n, put, s, transact, Item};
+use super::dynamo_social::{key, padded, with, DynamoSocialStore};
 use super::{new_member, GroupChange, GroupStore, Joined, NewGroup};
 use crate::error::{AppError, AppResult};
 use crate::group::{Group, GroupMember, ACTIVE, PENDING};
 
 /// TransactWriteItems' limit.
 const TRANSACTION_MAX: usize = 100;
-/// BatchWriteItem's limit.
-const BATCH_WRITE: usize = 25;
 /// BatchGetItem's limit.
 const BATCH_GET: usize = 100;
 /// Index entries read per page of `groups_of`.
 const INDEX_PAGE: usize = 50;
 const META: &str = "META";
 const MEMBER_PREFIX: &str = "MEMBER#";
-
-fn padded(n: i64) -> String {
-    format!("{n:020}")
-}
-
-fn key(pk: String, sk: String) -> Item {
-    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
-}
 
 fn group_pk(id: i64) -> String {
     format!("GROUP#{id}")
@@ -60,11 +50,6 @@ fn member_key(group_id: i64, user_id: i64) -> Item {
 
 fn index_key(user_id: i64, group_id: i64) -> Item {
     key(format!("MYGROUP#{user_id}"), padded(group_id))
-}
-
-fn with(mut item: Item, attrs: impl IntoIterator<Item = (&'static str, AttributeValue)>) -> Item {
-    item.extend(attrs.into_iter().map(|(k, v)| (k.to_owned(), v)));
-    item
 }
 
 fn group_item(g: &Group) -> Item {
@@ -173,29 +158,14 @@ fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E)
 pub struct DynamoGroupStore {
     client: Client,
     table: String,
+    /// The same table's batch writes and id counters.
+    social: DynamoSocialStore,
 }
 
 impl DynamoGroupStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoGroupStore { client, table: table.into() }
-    }
-
-    /// Reserves `count` consecutive ids of a counter; returns the first.
-    async fn reserve_ids(&self, entity: &str, count: i64) -> AppResult<i64> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("COUNTER#{entity}"), "#".to_owned())))
-            .update_expression("ADD n :k")
-            .expression_attribute_values(":k", n(count))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("UpdateItem counter", e))?;
-        let last =
-            out.attributes().and_then(|a| get_n(a, "n")).ok_or_else(|| AppError::internal("counter without n"))?;
-        Ok(last - count + 1)
+        let table = table.into();
+        DynamoGroupStore { social: DynamoSocialStore::new(client.clone(), &table), client, table }
     }
 
     async fn get(&self, key: Item) -> AppResult<Option<Item>> {
@@ -289,59 +259,6 @@ impl DynamoGroupStore {
         Ok(found)
     }
 
-    /// `BatchWriteItem` in chunks of 25, retrying unprocessed items with backoff.
-    async fn batch_write(&self, requests: Vec<WriteRequest>) -> AppResult<()> {
-        for chunk in requests.chunks(BATCH_WRITE) {
-            let mut pending = chunk.to_vec();
-            for attempt in 0..5 {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| dynamo_error("BatchWriteItem group", e))?;
-                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
-            }
-            if !pending.is_empty() {
-                return Err(AppError::internal("dynamodb BatchWriteItem: items left unprocessed"));
-            }
-        }
-        Ok(())
-    }
-
-    async fn batch_put(&self, items: Vec<Item>) -> AppResult<()> {
-        let requests = items
-            .into_iter()
-            .map(|item| {
-                PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map(|p| WriteRequest::builder().put_request(p).build())
-                    .map_err(AppError::internal)
-            })
-            .collect::<AppResult<Vec<_>>>()?;
-        self.batch_write(requests).await
-    }
-
-    async fn batch_delete(&self, keys: Vec<Item>) -> AppResult<()> {
-        let requests = keys
-            .into_iter()
-            .map(|k| {
-                DeleteRequest::builder()
-                    .set_key(Some(k))
-                    .build()
-                    .map(|d| WriteRequest::builder().delete_request(d).build())
-                    .map_err(AppError::internal)
-            })
-            .collect::<AppResult<Vec<_>>>()?;
-        self.batch_write(requests).await
-    }
-
     /// The keys of a member row and its index entry.
     fn member_keys(group_id: i64, user_id: i64) -> [Item; 2] {
         [member_key(group_id, user_id), index_key(user_id, group_id)]
@@ -355,7 +272,7 @@ impl DynamoGroupStore {
             .filter_map(|i| get_n(i, "user_id"))
             .flat_map(|user| DynamoGroupStore::member_keys(group_id, user))
             .collect::<Vec<_>>();
-        self.batch_delete(keys).await
+        self.social.batch_delete(keys).await
     }
 
     /// A big group: member and index items in batches, then `META` (its appearance makes the
@@ -363,7 +280,7 @@ impl DynamoGroupStore {
     async fn create_in_batches(&self, group: &Group, members: &[GroupMember]) -> AppResult<()> {
         let items: Vec<Item> = members.iter().flat_map(|m| [member_item(m), index_item(m)]).collect();
         let written = async {
-            self.batch_put(items).await?;
+            self.social.batch_put(items).await?;
             self.client
                 .put_item()
                 .table_name(&self.table)
@@ -377,7 +294,7 @@ impl DynamoGroupStore {
         .await;
         if let Err(err) = written {
             let keys = members.iter().flat_map(|m| DynamoGroupStore::member_keys(m.group_id, m.user_id)).collect();
-            if let Err(cleanup) = self.batch_delete(keys).await {
+            if let Err(cleanup) = self.social.batch_delete(keys).await {
                 tracing::error!(group_id = group.id, error = %cleanup, "a failed group creation left member items behind");
             }
             return Err(err);
@@ -412,8 +329,8 @@ impl DynamoGroupStore {
 impl GroupStore for DynamoGroupStore {
     async fn create(&self, new: NewGroup) -> AppResult<(Group, Vec<GroupMember>)> {
         let count = new.members.len() as i64;
-        let group = new.to_group(self.reserve_ids("group", 1).await?);
-        let first = if count > 0 { self.reserve_ids("group_user", count).await? } else { 0 };
+        let group = new.to_group(self.social.reserve_ids("group", 1).await?);
+        let first = if count > 0 { self.social.reserve_ids("group_user", count).await? } else { 0 };
         let members: Vec<GroupMember> = new
             .members
             .iter()
@@ -514,7 +431,7 @@ impl GroupStore for DynamoGroupStore {
     }
 
     async fn join(&self, group_id: i64, user_id: i64, status: i64, now: i64) -> AppResult<Joined> {
-        let member = new_member(self.reserve_ids("group_user", 1).await?, group_id, user_id, status, now);
+        let member = new_member(self.social.reserve_ids("group_user", 1).await?, group_id, user_id, status, now);
         let mut items = vec![
             tx_exists(&self.table, meta_key(group_id))?,
             put(&self.table, member_item(&member), "attribute_not_exists(pk)", None)?,
@@ -598,7 +515,7 @@ impl GroupStore for DynamoGroupStore {
                 .send()
                 .await
                 .map_err(|e| dynamo_error("DeleteItem group", e))?;
-            self.batch_delete(member_keys).await?;
+            self.social.batch_delete(member_keys).await?;
         }
         // A member who joined while this ran is not left behind.
         self.sweep_members(group_id).await

@@ -32,11 +32,11 @@ pub const OFFLINE_RETENTION_SECS: i64 = 30 * 24 * 3600;
 /// BatchWriteItem's limit.
 const BATCH: usize = 25;
 
-fn padded(n: i64) -> String {
+pub(super) fn padded(n: i64) -> String {
     format!("{n:020}")
 }
 
-fn key(pk: String, sk: String) -> Item {
+pub(super) fn key(pk: String, sk: String) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
@@ -52,7 +52,7 @@ fn pair_key(from: i64, to: i64) -> Item {
     key(format!("PAIR#{from}#{to}"), "#".to_owned())
 }
 
-fn with(mut item: Item, attrs: impl IntoIterator<Item = (&'static str, AttributeValue)>) -> Item {
+pub(super) fn with(mut item: Item, attrs: impl IntoIterator<Item = (&'static str, AttributeValue)>) -> Item {
     item.extend(attrs.into_iter().map(|(k, v)| (k.to_owned(), v)));
     item
 }
@@ -125,7 +125,7 @@ impl DynamoSocialStore {
     }
 
     /// Reserves `count` consecutive ids of a counter; returns the first.
-    async fn reserve_ids(&self, entity: &str, count: i64) -> AppResult<i64> {
+    pub(super) async fn reserve_ids(&self, entity: &str, count: i64) -> AppResult<i64> {
         let out = self
             .client
             .update_item()
@@ -182,7 +182,7 @@ impl DynamoSocialStore {
     }
 
     /// Deletes items in batches, retrying what DynamoDB leaves unprocessed.
-    async fn batch_delete(&self, keys: Vec<Item>) -> AppResult<()> {
+    pub(super) async fn batch_delete(&self, keys: Vec<Item>) -> AppResult<()> {
         let requests = keys
             .into_iter()
             .map(|k| {
