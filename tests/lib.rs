@@ -256,6 +256,61 @@ impl Backend {
     }
 }
 
+/// A registered or visitor account as its login response describes it.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub id: i64,
+    pub uuid: String,
+    pub token: String,
+}
+
+impl Member {
+    /// From a LoginUser envelope (spec 2.6).
+    pub fn from_login(body: &Value) -> Member {
+        let d = &body["data"];
+        Member {
+            id: d["id"].as_i64().expect("id"),
+            uuid: d["uuid"].as_str().expect("uuid").to_owned(),
+            token: d["token"].as_str().expect("token").to_owned(),
+        }
+    }
+}
+
+/// The expected `(status, envelope)` of a 400.
+pub fn fail(data: &str) -> (u16, Value) {
+    (400, serde_json::json!({"msg": "fail", "data": data}))
+}
+
+/// The expected `(status, envelope)` of a 422.
+pub fn invalid(data: &str) -> (u16, Value) {
+    (422, serde_json::json!({"msg": "fail", "data": data}))
+}
+
+/// The expected `(status, envelope)` of a success.
+pub fn ok(data: Value) -> (u16, Value) {
+    (200, serde_json::json!({"msg": "ok", "data": data}))
+}
+
+impl Backend {
+    /// Registers `username` (password `123456`) through `regChat`.
+    pub async fn register(&self, username: &str) -> Member {
+        let body = serde_json::json!({"username": username, "password": "123456"});
+        let (status, body) = self.post_json("/api/regChat", body).await;
+        assert_eq!(status, 200, "{body}");
+        Member::from_login(&body)
+    }
+
+    /// A JSON request carrying `who`'s token.
+    pub async fn call_as(&self, method: &str, path: &str, who: &Member, body: Value) -> (u16, Value) {
+        self.call(method, path, &[("token", &who.token), ("content-type", "application/json")], &body.to_string()).await
+    }
+
+    /// What is queued offline for a user, oldest first (left in the queue).
+    pub async fn queued(&self, user: i64) -> Vec<Value> {
+        self.state.offline.peek(user, 1000).await.expect("offline queue").into_iter().map(|(_, m)| m).collect()
+    }
+}
+
 /// A loopback listener reserved for the gateway, and its URL.
 fn gateway_listener() -> (std::net::TcpListener, String) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind gateway");

@@ -3,62 +3,25 @@
 
 use chat_shared::social::AGREE;
 use chat_shared::store::FriendRemarks;
-use chat_tests::{Backend, BackendKind};
+use chat_tests::{fail, invalid, ok, Backend, BackendKind, Member};
 use serde_json::{json, Value};
 
 const GROUP_PNG: &str = "https://docs-51yrc-com.oss-cn-hangzhou.aliyuncs.com/chat/group.png";
 const USER_JPG: &str = "https://docs-51yrc-com.oss-cn-hangzhou.aliyuncs.com/chat/user.jpg";
 const VISITORS_REFUSED: &str = "您没有权限访问，请先注册或登录";
 
-fn fail(data: &str) -> (u16, Value) {
-    (400, json!({"msg": "fail", "data": data}))
-}
-
-fn invalid(data: &str) -> (u16, Value) {
-    (422, json!({"msg": "fail", "data": data}))
-}
-
-fn ok(data: Value) -> (u16, Value) {
-    (200, json!({"msg": "ok", "data": data}))
-}
-
-struct Member {
-    id: i64,
-    uuid: String,
-    token: String,
-}
-
-async fn register(b: &Backend, username: &str) -> Member {
-    let (status, body) = b.post_json("/api/regChat", json!({"username": username, "password": "123456"})).await;
-    assert_eq!(status, 200, "{body}");
-    member_of(&body)
-}
-
-fn member_of(body: &Value) -> Member {
-    let d = &body["data"];
-    Member {
-        id: d["id"].as_i64().expect("id"),
-        uuid: d["uuid"].as_str().expect("uuid").to_owned(),
-        token: d["token"].as_str().expect("token").to_owned(),
-    }
-}
-
 async fn visitor(b: &Backend, device: &str) -> Member {
     let (status, body) = b.visitor_register(device).await;
     assert_eq!(status, 200, "{body}");
-    member_of(&body)
-}
-
-async fn call(b: &Backend, method: &str, path: &str, who: &Member, body: Value) -> (u16, Value) {
-    b.call(method, path, &[("token", &who.token), ("content-type", "application/json")], &body.to_string()).await
+    Member::from_login(&body)
 }
 
 async fn post(b: &Backend, path: &str, who: &Member, body: Value) -> (u16, Value) {
-    call(b, "POST", &format!("/api/chat/{path}"), who, body).await
+    b.call_as("POST", &format!("/api/chat/{path}"), who, body).await
 }
 
 async fn get(b: &Backend, path: &str, who: &Member) -> (u16, Value) {
-    call(b, "GET", &format!("/api/chat/{path}"), who, json!({})).await
+    b.call_as("GET", &format!("/api/chat/{path}"), who, json!({})).await
 }
 
 async fn nickname(b: &Backend, who: &Member, nickname: &str) {
@@ -134,9 +97,8 @@ fn is_local_time(s: &str) -> bool {
 
 async fn create_list_info_and_owner_changes(kind: BackendKind) {
     let b = Backend::new(kind).await;
-    let owner = register(&b, "owner001").await;
-    let (a, c, stranger) =
-        (register(&b, "mem00001").await, register(&b, "mem00002").await, register(&b, "stranger").await);
+    let owner = b.register("owner001").await;
+    let (a, c, stranger) = (b.register("mem00001").await, b.register("mem00002").await, b.register("stranger").await);
     nickname(&b, &owner, "老王").await;
     befriend(&b, &owner, &a).await;
     befriend(&b, &owner, &c).await;
@@ -314,12 +276,12 @@ async fn create_list_info_and_owner_changes(kind: BackendKind) {
 
 async fn invites_self_joins_and_owner_approval(kind: BackendKind) {
     let b = Backend::new(kind).await;
-    let owner = register(&b, "owner002").await;
-    let a = register(&b, "mem00011").await;
+    let owner = b.register("owner002").await;
+    let a = b.register("mem00011").await;
     nickname(&b, &owner, "老王").await;
     let group_id = create_group(&b, &owner, &[&a]).await;
-    let outsider = register(&b, "outsid01").await;
-    let c = register(&b, "joiner01").await;
+    let outsider = b.register("outsid01").await;
+    let c = b.register("joiner01").await;
     drain(&b, &owner).await;
     drain(&b, &a).await;
     let invite = |user: i64| json!({"group_id": group_id, "user_id": user});
@@ -353,7 +315,7 @@ async fn invites_self_joins_and_owner_approval(kind: BackendKind) {
     assert_eq!(post(&b, "groupInviteUser", &owner, invite(c.id)).await, fail("用户已经在群里"));
 
     // Joining by myself needs no membership.
-    let d = register(&b, "joiner02").await;
+    let d = b.register("joiner02").await;
     assert_eq!(post(&b, "groupInviteUser", &d, invite(d.id)).await, ok(json!("加群成功")));
     let queued = drain(&b, &a).await;
     assert_group_notice(&queued[0], group_id, "[joiner02] 加入了群聊");
@@ -374,7 +336,7 @@ async fn invites_self_joins_and_owner_approval(kind: BackendKind) {
     assert_eq!(info["data"]["invite_confirm"], 1);
 
     // invite_confirm 1: joining needs the owner's approval, which only the owner is asked for.
-    let e = register(&b, "joiner03").await;
+    let e = b.register("joiner03").await;
     nickname(&b, &e, "小 E/&").await;
     let apply = json!({"group_id": group_id, "user_id": e.id, "addGroupDesc": "我想加群"});
     assert_eq!(post(&b, "groupInviteUser", &e, apply.clone()).await, ok(json!("等待群主同意")));
@@ -425,7 +387,7 @@ async fn invites_self_joins_and_owner_approval(kind: BackendKind) {
     assert_eq!(get(&b, "grouplist/1", &e).await, ok(json!([])), "pending members see no group");
 
     // A member's invitation is pending too, and says who invited.
-    let f = register(&b, "joiner04").await;
+    let f = b.register("joiner04").await;
     assert_eq!(post(&b, "groupInviteUser", &a, invite(f.id)).await, ok(json!("等待群主同意")));
     let m = &drain(&b, &owner).await[0];
     assert_eq!(m["data"]["data"], format!("请处理申请 [mem00011]邀请 [joiner04] 加入了群[{group_name}]"));
@@ -434,7 +396,7 @@ async fn invites_self_joins_and_owner_approval(kind: BackendKind) {
         (Some("邀请进群"), Some("mem00011 "))
     );
     // The owner's own invitation needs no approval.
-    let g = register(&b, "joiner05").await;
+    let g = b.register("joiner05").await;
     assert_eq!(post(&b, "groupInviteUser", &owner, invite(g.id)).await, ok(json!("加群成功")));
     assert_group_notice(&drain(&b, &a).await[0], group_id, "[老王]邀请 [joiner05] 加入了群聊");
 
@@ -476,24 +438,24 @@ async fn invites_self_joins_and_owner_approval(kind: BackendKind) {
     let v = visitor(&b, "5eedf00d-bf16-5425-adbc-d12f49cfa332").await;
     assert_eq!(post(&b, "groupInviteUser", &v, invite(v.id)).await, fail("请先登录再申请进群"));
     assert_eq!(post(&b, "groupInviteUser", &a, invite(v.id)).await, fail("请先登录再申请进群"));
-    let h = register(&b, "joiner06").await;
+    let h = b.register("joiner06").await;
     assert_eq!(post(&b, "groupInviteUser", &h, invite(h.id)).await, ok(json!("加群成功")));
     assert_eq!(post(&b, "groupInviteUser", &owner, invite(v.id)).await, ok(json!("加群成功")));
     drain(&b, &a).await;
     // A visitor member may invite; its label is empty (only users are named as inviters).
-    let i = register(&b, "joiner07").await;
+    let i = b.register("joiner07").await;
     assert_eq!(post(&b, "groupInviteUser", &v, invite(i.id)).await, ok(json!("加群成功")));
     assert_group_notice(&drain(&b, &a).await[0], group_id, "[joiner07] 加入了群聊");
     // invite_confirm 3..10 behave like 0.
     assert_eq!(post(&b, "groupAddUserSet", &owner, json!({"group_id": group_id, "addGroupSet": 7})).await.0, 200);
-    let j = register(&b, "joiner08").await;
+    let j = b.register("joiner08").await;
     assert_eq!(post(&b, "groupInviteUser", &j, invite(j.id)).await, ok(json!("加群成功")));
 }
 
 async fn remove_quit_and_dissolve(kind: BackendKind) {
     let b = Backend::new(kind).await;
-    let owner = register(&b, "owner003").await;
-    let (a, c, d) = (register(&b, "mem00021").await, register(&b, "mem00022").await, register(&b, "mem00023").await);
+    let owner = b.register("owner003").await;
+    let (a, c, d) = (b.register("mem00021").await, b.register("mem00022").await, b.register("mem00023").await);
     let group_id = create_group(&b, &owner, &[&a, &c, &d]).await;
     for who in [&owner, &a, &c, &d] {
         drain(&b, who).await;
@@ -539,9 +501,9 @@ async fn remove_quit_and_dissolve(kind: BackendKind) {
 
     // A pending member may withdraw by quitting, too.
     assert_eq!(post(&b, "groupAddUserSet", &owner, json!({"group_id": group_id, "addGroupSet": 1})).await.0, 200);
-    let p = register(&b, "pending1").await;
+    let p = b.register("pending1").await;
     assert_eq!(post(&b, "groupInviteUser", &p, json!({"group_id": group_id, "user_id": p.id})).await.0, 200);
-    let q = register(&b, "pending2").await;
+    let q = b.register("pending2").await;
     assert_eq!(post(&b, "groupInviteUser", &q, json!({"group_id": group_id, "user_id": q.id})).await.0, 200);
     assert_eq!(post(&b, "groupDeleteOrQuit", &q, json!({"id": group_id})).await, ok(json!("ok")));
     drain(&b, &owner).await;
@@ -573,8 +535,8 @@ async fn remove_quit_and_dissolve(kind: BackendKind) {
 /// A visitor member leaves through the whitelisted route; a visitor's groups are listed.
 async fn visitors_list_and_quit_their_groups(kind: BackendKind) {
     let b = Backend::new(kind).await;
-    let owner = register(&b, "owner004").await;
-    let a = register(&b, "mem00031").await;
+    let owner = b.register("owner004").await;
+    let a = b.register("mem00031").await;
     let group_id = create_group(&b, &owner, &[&a]).await;
     let v = visitor(&b, "cafef00d-bf16-5425-adbc-d12f49cfa332").await;
     let join = json!({"group_id": group_id, "user_id": v.id});

@@ -9,7 +9,7 @@ use chat_shared::clock::now_ms;
 use chat_shared::model::Role;
 use chat_shared::social::AGREE;
 use chat_shared::store::{Connection, FriendRemarks, SentMessage, CONNECTION_TTL_SECS};
-use chat_tests::{Backend, BackendKind};
+use chat_tests::{Backend, BackendKind, Member};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -79,25 +79,11 @@ impl Client {
     }
 }
 
-struct Account {
-    id: i64,
-    token: String,
-}
-
-async fn register(b: &Backend, username: &str) -> Account {
-    let (status, body) = b.post_json("/api/regChat", json!({"username": username, "password": "123456"})).await;
-    assert_eq!(status, 200, "{body}");
-    Account {
-        id: body["data"]["id"].as_i64().expect("id"),
-        token: body["data"]["token"].as_str().expect("token").into(),
-    }
-}
-
 async fn post(b: &Backend, path: &str, token: &str, body: Value) -> (u16, Value) {
     b.call("POST", path, &[("token", token), ("content-type", "application/json")], &body.to_string()).await
 }
 
-async fn send_text(b: &Backend, from: &Account, to: i64, chat_type: &str, text: &str) -> (u16, Value) {
+async fn send_text(b: &Backend, from: &Member, to: i64, chat_type: &str, text: &str) -> (u16, Value) {
     let data = json!({"data": text, "dataType": false, "otherData": null}).to_string();
     post(
         b,
@@ -106,10 +92,6 @@ async fn send_text(b: &Backend, from: &Account, to: i64, chat_type: &str, text: 
         json!({"sendto_id": to, "chatType": chat_type, "type": "text", "data": data, "options": "%7B%7D"}),
     )
     .await
-}
-
-async fn queued(b: &Backend, user: i64) -> Vec<Value> {
-    b.state.offline.peek(user, 1000).await.expect("offline queue").into_iter().map(|(_, m)| m).collect()
 }
 
 /// Makes `a` and `b` friends through the social store (the friend endpoints have their own tests).
@@ -122,7 +104,7 @@ async fn befriend(backend: &Backend, a: i64, b: i64) {
 async fn connect_refusals_send_one_fail_frame_then_close(kind: BackendKind) {
     let b = Backend::new(kind).await;
     let addr = b.serve();
-    let me = register(&b, "wsuser01").await;
+    let me = b.register("wsuser01").await;
     for (token, reason) in [("", "缺少 token 参数"), ("not-a-jwt", "Token 不合法")] {
         let mut client = Client::connect(&addr, token).await;
         let frame = client.next_where(|_| true).await;
@@ -144,7 +126,7 @@ async fn connect_refusals_send_one_fail_frame_then_close(kind: BackendKind) {
 async fn accepted_connections_get_welcome_prompts_and_pongs(kind: BackendKind) {
     let b = Backend::new(kind).await;
     let addr = b.serve();
-    let me = register(&b, "wsuser02").await;
+    let me = b.register("wsuser02").await;
     let mut client = Client::connect(&addr, &me.token).await;
     let welcome = client.next_where(|_| true).await;
     assert_eq!(welcome["type"], "system");
@@ -198,13 +180,13 @@ async fn a_visitor_gets_the_login_reminder(kind: BackendKind) {
     assert_eq!(remind["data"]["data"], "欢迎您，登录可以获取更多功能！");
     assert_eq!(remind["redirect"], json!({"url": "/pages/loginCenter/loginCenter", "type": "navigateTo"}));
     assert_eq!(remind["to_id"], id);
-    assert!(queued(&b, id).await.is_empty(), "prompts are never stored offline");
+    assert!(b.queued(id).await.is_empty(), "prompts are never stored offline");
 }
 
 async fn a_message_reaches_every_device_of_an_online_recipient(kind: BackendKind) {
     let b = Backend::new(kind).await;
     let addr = b.serve();
-    let (alice, bob) = (register(&b, "alice01").await, register(&b, "bob00001").await);
+    let (alice, bob) = (b.register("alice01").await, b.register("bob00001").await);
     let mut phone = Client::connect_ready(&addr, &bob.token).await;
     let mut laptop = Client::connect_ready(&addr, &bob.token).await;
     let mut alice_socket = Client::connect_ready(&addr, &alice.token).await;
@@ -222,7 +204,7 @@ async fn a_message_reaches_every_device_of_an_online_recipient(kind: BackendKind
         assert_eq!(&frame["data"], message, "the pushed message is the response's message");
         assert!(frame["timestamp"].as_i64().is_some());
     }
-    assert!(queued(&b, bob.id).await.is_empty(), "delivered live, nothing queued");
+    assert!(b.queued(bob.id).await.is_empty(), "delivered live, nothing queued");
     let others = alice_socket.drain(Duration::from_millis(300)).await;
     assert!(others.iter().all(|f| f["data"]["id"] != id), "the sender's own sockets get nothing");
 }
@@ -230,7 +212,7 @@ async fn a_message_reaches_every_device_of_an_online_recipient(kind: BackendKind
 async fn an_offline_recipient_pulls_the_message_once_after_reconnecting(kind: BackendKind) {
     let b = Backend::new(kind).await;
     let addr = b.serve();
-    let (alice, bob) = (register(&b, "alice02").await, register(&b, "bob00002").await);
+    let (alice, bob) = (b.register("alice02").await, b.register("bob00002").await);
     befriend(&b, alice.id, bob.id).await;
     let mut ids = Vec::new();
     for text in ["one", "two", "three"] {
@@ -239,11 +221,11 @@ async fn an_offline_recipient_pulls_the_message_once_after_reconnecting(kind: Ba
         ids.push(sent["data"]["id"].as_str().expect("id").to_owned());
     }
     let stored: Vec<_> =
-        queued(&b, bob.id).await.iter().map(|m| m["id"].as_str().unwrap_or_default().to_owned()).collect();
+        b.queued(bob.id).await.iter().map(|m| m["id"].as_str().unwrap_or_default().to_owned()).collect();
     assert_eq!(stored, ids, "queued in order while offline");
     // Without a connection nothing is removed.
     assert_eq!(post(&b, "/api/chat/chatGetmessageOffLine", &bob.token, json!({})).await.1["data"], "ok");
-    assert_eq!(queued(&b, bob.id).await.len(), 3);
+    assert_eq!(b.queued(bob.id).await.len(), 3);
     let mut bob_socket = Client::connect_ready(&addr, &bob.token).await;
     let (status, body) = post(&b, "/api/chat/chatGetmessageOffLine", &bob.token, json!({})).await;
     assert_eq!((status, body), (200, json!({"msg": "ok", "data": "ok"})));
@@ -252,7 +234,7 @@ async fn an_offline_recipient_pulls_the_message_once_after_reconnecting(kind: Ba
         let frame = bob_socket.next_where(|f| f["type"] == "singleChat" && f["data"]["from_id"] == alice.id).await;
         assert_eq!(frame["data"]["id"], id.as_str(), "delivered in the stored order");
     }
-    assert!(queued(&b, bob.id).await.is_empty(), "delivered items are removed");
+    assert!(b.queued(bob.id).await.is_empty(), "delivered items are removed");
     post(&b, "/api/chat/chatGetmessageOffLine", &bob.token, json!({})).await;
     let again = bob_socket.drain(Duration::from_millis(300)).await;
     assert!(again.iter().all(|f| f["data"]["from_id"] != alice.id), "exactly once");
@@ -261,7 +243,7 @@ async fn an_offline_recipient_pulls_the_message_once_after_reconnecting(kind: Ba
 async fn a_gone_connection_is_dropped_and_the_message_kept_offline(kind: BackendKind) {
     let b = Backend::new(kind).await;
     b.serve();
-    let (alice, bob) = (register(&b, "alice03").await, register(&b, "bob00003").await);
+    let (alice, bob) = (b.register("alice03").await, b.register("bob00003").await);
     // A registration whose socket is gone (the gateway has no such connection).
     let stale = Connection {
         id: "stale-connection-id".into(),
@@ -274,19 +256,18 @@ async fn a_gone_connection_is_dropped_and_the_message_kept_offline(kind: Backend
     let (status, sent) = send_text(&b, &alice, bob.id, "single", "are you there").await;
     assert_eq!(status, 200, "{sent}");
     assert!(b.state.connections.current_connections(&[bob.id]).await.expect("current").is_empty(), "gone → removed");
-    let stored = queued(&b, bob.id).await;
+    let stored = b.queued(bob.id).await;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0], sent["data"], "kept offline, never lost");
 }
 
 async fn strangers_get_one_message_and_settings_can_refuse_them(kind: BackendKind) {
     let b = Backend::new(kind).await;
-    let (alice, bob, carol) =
-        (register(&b, "alice04").await, register(&b, "bob00004").await, register(&b, "carol004").await);
+    let (alice, bob, carol) = (b.register("alice04").await, b.register("bob00004").await, b.register("carol004").await);
     assert_eq!(send_text(&b, &alice, bob.id, "single", "first").await.0, 200, "one message before friendship");
     let (status, body) = send_text(&b, &alice, bob.id, "single", "second").await;
     assert_eq!((status, body["data"].as_str()), (400, Some("在成为好友之前，对方只允许向他发一条消息")));
-    assert_eq!(queued(&b, bob.id).await.len(), 1, "the refused message is not stored");
+    assert_eq!(b.queued(bob.id).await.len(), 1, "the refused message is not stored");
     // Once Bob has Alice as a friend the limit is gone.
     befriend(&b, alice.id, bob.id).await;
     assert_eq!(send_text(&b, &alice, bob.id, "single", "third").await.0, 200);
@@ -305,8 +286,7 @@ async fn strangers_get_one_message_and_settings_can_refuse_them(kind: BackendKin
 async fn only_the_sender_revokes_and_only_within_five_minutes(kind: BackendKind) {
     let b = Backend::new(kind).await;
     let addr = b.serve();
-    let (alice, bob, carol) =
-        (register(&b, "alice05").await, register(&b, "bob00005").await, register(&b, "carol005").await);
+    let (alice, bob, carol) = (b.register("alice05").await, b.register("bob00005").await, b.register("carol005").await);
     let (_, sent) = send_text(&b, &alice, bob.id, "single", "oops").await;
     let message = sent["data"].clone();
     let id = message["id"].as_str().expect("id").to_owned();
@@ -339,7 +319,7 @@ async fn only_the_sender_revokes_and_only_within_five_minutes(kind: BackendKind)
     let pushed = bob_socket.next_where(|f| f["data"]["actionType"] == "revoke").await;
     assert_eq!(&pushed["data"], notice);
     // The queued copy (Bob was offline when it was sent) is marked revoked.
-    let stored = queued(&b, bob.id).await;
+    let stored = b.queued(bob.id).await;
     assert_eq!(stored.iter().find(|m| m["id"] == id.as_str()).map(|m| m["isremove"].clone()), Some(json!(1)));
     // Revoking again answers the same without pushing again.
     let (status, again) = revoke(alice.token.clone(), id.clone()).await;
@@ -365,10 +345,10 @@ async fn only_the_sender_revokes_and_only_within_five_minutes(kind: BackendKind)
 async fn a_group_message_reaches_online_members_and_queues_for_the_rest(kind: BackendKind) {
     let b = Backend::new(kind).await;
     let addr = b.serve();
-    let owner = register(&b, "owner001").await;
+    let owner = b.register("owner001").await;
     let mut members = Vec::new();
     for i in 0..49 {
-        let member = register(&b, &format!("member{i:02}")).await;
+        let member = b.register(&format!("member{i:02}")).await;
         befriend(&b, owner.id, member.id).await;
         members.push(member);
     }
@@ -385,7 +365,7 @@ async fn a_group_message_reaches_online_members_and_queues_for_the_rest(kind: Ba
     let before: Vec<usize> = {
         let mut counts = Vec::new();
         for member in &members {
-            counts.push(queued(&b, member.id).await.len());
+            counts.push(b.queued(member.id).await.len());
         }
         counts
     };
@@ -400,12 +380,12 @@ async fn a_group_message_reaches_online_members_and_queues_for_the_rest(kind: Ba
         assert_eq!(&client.message(id).await["data"], message);
     }
     for (i, member) in members.iter().enumerate() {
-        let now: Vec<Value> = queued(&b, member.id).await;
+        let now: Vec<Value> = b.queued(member.id).await;
         let has = now.iter().any(|m| m["id"] == id);
         assert_eq!(has, i >= 25, "member {i}: queued only when offline");
         assert_eq!(now.len(), before[i] + usize::from(i >= 25));
     }
-    assert!(queued(&b, owner.id).await.iter().all(|m| m["id"] != id), "not to the sender");
+    assert!(b.queued(owner.id).await.iter().all(|m| m["id"] != id), "not to the sender");
 }
 
 on_every_backend!(

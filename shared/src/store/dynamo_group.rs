@@ -168,19 +168,6 @@ impl DynamoGroupStore {
         DynamoGroupStore { social: DynamoSocialStore::new(client.clone(), &table), client, table }
     }
 
-    async fn get(&self, key: Item) -> AppResult<Option<Item>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("GetItem group", e))?;
-        Ok(out.item)
-    }
-
     /// One page of a partition (optionally only sort keys starting with `prefix`).
     async fn query_page(
         &self,
@@ -351,7 +338,7 @@ impl GroupStore for DynamoGroupStore {
     }
 
     async fn group(&self, id: i64) -> AppResult<Option<Group>> {
-        self.get(meta_key(id)).await?.map(|i| group_of(&i)).transpose()
+        self.social.get(meta_key(id)).await?.map(|i| group_of(&i)).transpose()
     }
 
     async fn members(&self, group_id: i64) -> AppResult<Vec<GroupMember>> {
@@ -371,7 +358,7 @@ impl GroupStore for DynamoGroupStore {
     }
 
     async fn member(&self, group_id: i64, user_id: i64) -> AppResult<Option<GroupMember>> {
-        self.get(member_key(group_id, user_id)).await?.map(|i| member_of(&i)).transpose()
+        self.social.get(member_key(group_id, user_id)).await?.map(|i| member_of(&i)).transpose()
     }
 
     async fn groups_of(&self, user_id: i64, offset: usize, limit: usize) -> AppResult<Vec<(Group, GroupMember)>> {

@@ -142,7 +142,8 @@ impl DynamoSocialStore {
         Ok(last - count + 1)
     }
 
-    async fn get(&self, key: Item) -> AppResult<Option<Item>> {
+    /// A strongly consistent read of one item.
+    pub(super) async fn get(&self, key: Item) -> AppResult<Option<Item>> {
         let out = self
             .client
             .get_item()
