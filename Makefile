@@ -1,11 +1,12 @@
 # The two commands of the README: `make run` and `make test`.
-.PHONY: run test test-deps lint-template lint build-bins load release-size deploy-build
+.PHONY: run test test-deps lint-template lint build-bins load release-size deploy-build admin-bootstrap
 
-# Runs the whole backend locally on http://127.0.0.1:3000 with the embedded store.
+# Runs the whole backend locally on http://127.0.0.1:3000 with the embedded store; the admin
+# console is at /admin (first start: manager admin / admin123456 unless CHAT_ADMIN_* are set).
 run:
 	cargo run --release --bin chat-local
 
-# Everything CI checks, installing redis-server, moto and cfn-lint first if missing.
+# Everything CI checks, installing redis-server, Chromium, moto, cfn-lint and playwright-core first if missing.
 test: test-deps lint-template lint build-bins
 	cargo test --workspace --all-targets
 
@@ -35,3 +36,7 @@ release-size:
 # For deployers (needs cargo-lambda and the SAM CLI): see README "Deploy".
 deploy-build:
 	sam build --beta-features
+
+# After the first deploy: the first manager from CHAT_ADMIN_USERNAME / CHAT_ADMIN_PASSWORD.
+admin-bootstrap:
+	bash infra/admin-bootstrap.sh

@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs on a fresh Debian machine: redis-server (apt) and a Python
-# venv (.venv) with the moto DynamoDB server and cfn-lint. Idempotent: skips what is present.
+# Installs what the test suite needs on a fresh Debian machine: redis-server and Chromium (apt), a
+# Python venv (.venv) with the moto DynamoDB server and cfn-lint, and playwright-core (npm, no
+# browser download) for the admin console's browser test. Idempotent: skips what is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "installing redis-server"
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The browser test drives the system Chromium through playwright-core (never a downloaded browser).
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  echo "installing playwright-core into tests/browser"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 fi
 
 venv_ready() {
@@ -27,4 +37,4 @@ if ! venv_ready; then
   done
 fi
 
-echo "redis-server $(redis-server --version | awk '{print $3}'), moto $(.venv/bin/python -c 'import moto; print(moto.__version__)'), $(.venv/bin/cfn-lint --version)"
+echo "redis-server $(redis-server --version | awk '{print $3}'), $(/usr/bin/chromium --version 2>/dev/null | head -1), moto $(.venv/bin/python -c 'import moto; print(moto.__version__)'), $(.venv/bin/cfn-lint --version)"

@@ -9,13 +9,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use chat_shared::config::{AwsStoreConfig, Config, COURSE_VISITOR_SALT};
+use chat_shared::config::{AdminConfig, AwsStoreConfig, Config, COURSE_VISITOR_SALT};
 use chat_shared::store::dynamo::{self, DynamoUserStore};
+use chat_shared::store::dynamo_manager::DynamoManagerStore;
 use chat_shared::store::dynamo_social::DynamoSocialStore;
 use chat_shared::AppState;
 use serde_json::Value;
 
 pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret!";
+/// The admin token key of the tests: another key than the chat one, as in production.
+pub const TEST_ADMIN_SECRET: &str = "admin-secret-admin-secret-admin-secret";
 
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -33,8 +36,11 @@ fn wait_for_port(port: u16, what: &str) {
     }
 }
 
+/// The configuration of every test backend, with the admin API enabled.
 pub fn test_config() -> Config {
-    Config::build(COURSE_VISITOR_SALT.to_owned(), TEST_SECRET.as_bytes().to_vec()).expect("config")
+    let mut config = Config::build(COURSE_VISITOR_SALT.to_owned(), TEST_SECRET.as_bytes().to_vec()).expect("config");
+    config.admin = Some(AdminConfig::build(TEST_ADMIN_SECRET.as_bytes().to_vec()).expect("admin config"));
+    config
 }
 
 /// A `redis-server` owned by one test; killed on drop.
@@ -183,10 +189,14 @@ impl Backend {
 
     /// DynamoDB reached through `endpoint` (maybe a proxy), table created through `admin_endpoint`.
     pub async fn aws(redis: RedisServer, endpoint: &str, admin_endpoint: &str) -> Backend {
-        let (table, social_table) = (unique_table(), unique_table());
+        let (table, social_table, managers_table) = (unique_table(), unique_table(), unique_table());
         let admin = dynamo::client(Some(admin_endpoint)).await;
         DynamoUserStore::new(admin.clone(), &table).create_table_if_missing().await.expect("create users table");
-        DynamoSocialStore::new(admin, &social_table).create_table_if_missing().await.expect("create social table");
+        DynamoSocialStore::new(admin.clone(), &social_table)
+            .create_table_if_missing()
+            .await
+            .expect("create social table");
+        DynamoManagerStore::new(admin, &managers_table).create_table_if_missing().await.expect("create managers table");
         let (listener, websocket_endpoint) = gateway_listener();
         let stores = AwsStoreConfig {
             users_table: table.clone(),
@@ -194,6 +204,7 @@ impl Backend {
             redis_url: redis.url(),
             websocket_endpoint,
             post_connect_function: None,
+            managers_table: Some(managers_table),
         };
         let state = AppState::aws(test_config(), &stores, Some(endpoint)).await.expect("aws state");
         Backend {
@@ -303,6 +314,28 @@ impl Backend {
     /// A JSON request carrying `who`'s token.
     pub async fn call_as(&self, method: &str, path: &str, who: &Member, body: Value) -> (u16, Value) {
         self.call(method, path, &[("token", &who.token), ("content-type", "application/json")], &body.to_string()).await
+    }
+
+    /// Makes `a` and `c` friends through the social store, without notices (the friend endpoints
+    /// have their own tests).
+    pub async fn befriend(&self, a: i64, c: i64) {
+        use chat_shared::store::FriendRemarks;
+        let app = self.state.social.apply(a, c, "", 1).await.expect("apply").expect("new application");
+        let remarks = FriendRemarks { decider_row: String::new(), applicant_row: String::new() };
+        self.state.social.decide(&app, chat_shared::social::AGREE, remarks, 1).await.expect("decide");
+    }
+
+    /// Befriends `owner` with `friends`, then creates a group of `owner` with all its friends
+    /// through `group/create`; returns its id (the newest of `owner`'s groups).
+    pub async fn create_group(&self, owner: &Member, friends: &[&Member]) -> i64 {
+        for f in friends {
+            self.befriend(owner.id, f.id).await;
+        }
+        let rows: Vec<i64> = self.state.social.friends(owner.id).await.expect("friends").iter().map(|f| f.id).collect();
+        let created = self.call_as("POST", "/api/chat/group/create", owner, serde_json::json!({"userIds": rows})).await;
+        assert_eq!(created, ok(serde_json::json!("ok")));
+        let (_, list) = self.call_as("GET", "/api/chat/grouplist/1", owner, serde_json::json!({})).await;
+        list["data"][0]["id"].as_i64().expect("group id")
     }
 
     /// What is queued offline for a user, oldest first (left in the queue).

@@ -67,6 +67,17 @@ pub static ROUTES: &[Route] = &[
     route!("POST", "/api/chat/socket/sendmessage", "send-message", handlers::send_message),
     route!("POST", "/api/chat/chatGetmessageOffLine", "get-offline-messages", handlers::get_offline_messages),
     route!("POST", "/api/chat/revokeMessage", "revoke-message", handlers::revoke_message),
+    route!("GET", "/admin", "admin-console", handlers::admin_console),
+    route!("POST", "/admin/loginevent", "admin-login", handlers::admin_login),
+    route!("POST", "/admin/logout", "admin-logout", handlers::admin_logout),
+    route!("GET", "/admin/chatuser", "admin-user-list", handlers::admin_user_list),
+    route!("GET", "/admin/chatuser/index", "admin-user-list", handlers::admin_user_list),
+    route!("GET", "/admin/chatuser/create", "admin-user-create-form", handlers::admin_user_create_form),
+    route!("POST", "/admin/chatuser/save", "admin-user-save", handlers::admin_user_save),
+    route!("GET", "/admin/chatuser/edit/{id}", "admin-user-edit", handlers::admin_user_edit),
+    route!("POST", "/admin/chatuser/update/{id}", "admin-user-update", handlers::admin_user_update),
+    route!("POST", "/admin/chatuser/delete/{id}", "admin-user-delete", handlers::admin_user_delete),
+    route!("POST", "/admin/commonUpdateById", "admin-common-update", handlers::admin_common_update),
 ];
 
 /// The `$default` route's binary and handler (preflight and 404).
@@ -81,8 +92,8 @@ pub static WS_ROUTES: &[Route] = &[
 ];
 
 /// Functions invoked with plain events rather than through an API: the post-connect step
-/// (asynchronous invoke from `ws-connect`) and the scheduled keepalive.
-pub static EVENT_FUNCTIONS: &[&str] = &["ws-post-connect", "ws-keepalive"];
+/// (asynchronous invoke from `ws-connect`), the scheduled keepalive and the admin bootstrap.
+pub static EVENT_FUNCTIONS: &[&str] = &["ws-post-connect", "ws-keepalive", "admin-bootstrap"];
 
 /// The WebSocket route with this route key.
 pub fn ws_route(route_key: &str) -> Option<&'static Route> {

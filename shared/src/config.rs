@@ -9,6 +9,8 @@ use crate::error::{AppError, AppResult};
 pub const COURSE_VISITOR_SALT: &str = "45ncashdaksh2!#@3nxjdas*_259";
 pub const DEFAULT_ASSET_BASE: &str = "https://docs-51yrc-com.oss-cn-hangzhou.aliyuncs.com";
 pub const DEFAULT_TOKEN_TTL_SECONDS: u64 = 2_592_000;
+/// Admin tokens live 8 hours (spec 7.1).
+pub const DEFAULT_ADMIN_TOKEN_TTL_SECONDS: u64 = 8 * 3600;
 /// HS256 keys shorter than the hash output weaken the signature.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
@@ -23,6 +25,8 @@ pub struct Config {
     pub token_ttl_seconds: u64,
     /// `ASSET_BASE`: base URL of the default avatars.
     pub asset_base: String,
+    /// The admin API's settings; only the admin functions (and chat-local) have them.
+    pub admin: Option<AdminConfig>,
 }
 
 impl std::fmt::Debug for Config {
@@ -47,6 +51,25 @@ fn optional_var(name: &str) -> Option<String> {
     env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// A positive integer variable, `default` when unset.
+fn seconds_var(name: &str, default: u64) -> AppResult<u64> {
+    match optional_var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| AppError::Config(format!("{name} must be a positive integer, got {v:?}"))),
+    }
+}
+
+fn check_secret(name: &str, secret: &[u8]) -> AppResult<()> {
+    if secret.len() < MIN_JWT_SECRET_BYTES {
+        return Err(AppError::Config(format!("{name} must be at least {MIN_JWT_SECRET_BYTES} bytes")));
+    }
+    Ok(())
+}
+
 impl Config {
     /// Strict configuration for deployed functions: secrets must be set.
     pub fn from_env() -> AppResult<Config> {
@@ -57,18 +80,10 @@ impl Config {
 
     /// Configuration with explicit secrets and the other values from the environment.
     pub fn build(visitor_salt: String, jwt_secret: Vec<u8>) -> AppResult<Config> {
-        if jwt_secret.len() < MIN_JWT_SECRET_BYTES {
-            return Err(AppError::Config(format!("JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")));
-        }
-        let token_ttl_seconds =
-            match optional_var("TOKEN_TTL_SECONDS") {
-                None => DEFAULT_TOKEN_TTL_SECONDS,
-                Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    AppError::Config(format!("TOKEN_TTL_SECONDS must be a positive integer, got {v:?}"))
-                })?,
-            };
+        check_secret("JWT_SECRET", &jwt_secret)?;
+        let token_ttl_seconds = seconds_var("TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS)?;
         let asset_base = optional_var("ASSET_BASE").unwrap_or_else(|| DEFAULT_ASSET_BASE.to_owned());
-        Ok(Config { visitor_salt, jwt_secret, token_ttl_seconds, asset_base })
+        Ok(Config { visitor_salt, jwt_secret, token_ttl_seconds, asset_base, admin: None })
     }
 
     /// Default avatar of a group, also the avatar of system notices.
@@ -79,6 +94,35 @@ impl Config {
     /// Default avatar of a user.
     pub fn default_user_avatar(&self) -> String {
         format!("{}/chat/user.jpg", self.asset_base.trim_end_matches('/'))
+    }
+}
+
+/// Settings of the admin API (spec 7.1); only the admin functions have them.
+#[derive(Clone)]
+pub struct AdminConfig {
+    /// `ADMIN_JWT_SECRET`: HS256 key of admin tokens, distinct from the chat key.
+    pub jwt_secret: Vec<u8>,
+    /// `ADMIN_TOKEN_TTL_SECONDS`: lifetime of an admin token and of its Redis entry.
+    pub token_ttl_seconds: u64,
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig").field("token_ttl_seconds", &self.token_ttl_seconds).finish_non_exhaustive()
+    }
+}
+
+impl AdminConfig {
+    /// Deployed admin functions: `ADMIN_JWT_SECRET` is required.
+    pub fn from_env() -> AppResult<AdminConfig> {
+        AdminConfig::build(required_var("ADMIN_JWT_SECRET")?.into_bytes())
+    }
+
+    /// An explicit secret, the lifetime from the environment.
+    pub fn build(jwt_secret: Vec<u8>) -> AppResult<AdminConfig> {
+        check_secret("ADMIN_JWT_SECRET", &jwt_secret)?;
+        let token_ttl_seconds = seconds_var("ADMIN_TOKEN_TTL_SECONDS", DEFAULT_ADMIN_TOKEN_TTL_SECONDS)?;
+        Ok(AdminConfig { jwt_secret, token_ttl_seconds })
     }
 }
 
@@ -96,6 +140,8 @@ pub struct AwsStoreConfig {
     /// `POST_CONNECT_FUNCTION`: the function `$connect` hands the post-connect step to; `None` in
     /// `chat-local`, whose gateway runs that step itself.
     pub post_connect_function: Option<String>,
+    /// `MANAGERS_TABLE`: the admins (spec 7.1); only the admin functions have it.
+    pub managers_table: Option<String>,
 }
 
 impl AwsStoreConfig {
@@ -106,6 +152,7 @@ impl AwsStoreConfig {
             redis_url: required_var("REDIS_URL")?,
             websocket_endpoint: required_var("WEBSOCKET_ENDPOINT")?,
             post_connect_function: Some(required_var("POST_CONNECT_FUNCTION")?),
+            managers_table: optional_var("MANAGERS_TABLE"),
         })
     }
 }

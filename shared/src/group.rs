@@ -300,6 +300,7 @@ mod tests {
             devicefingeruuid: String::new(),
             stats: DeviceStats::default(),
             now: 0,
+            logged_in: true,
         }
         .into_user(id);
         u.nickname = nickname.into();

@@ -1,8 +1,10 @@
-//! Chat tokens (spec 2.1): HS256 JWTs with claims `id, username, role, iat, exp, jti` only.
+//! HS256 JWTs with small claims: chat tokens (spec 2.1: `id, username, role, iat, exp, jti`) and
+//! admin tokens (spec 7.1: the same names, `role` always `admin`, signed with another key).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -22,6 +24,36 @@ pub struct Claims {
     pub jti: String,
 }
 
+/// Claims of an admin token (spec 7.1); `role` is checked to be [`ADMIN_ROLE`] on verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminClaims {
+    pub id: i64,
+    pub username: String,
+    pub role: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+pub const ADMIN_ROLE: &str = "admin";
+
+/// Claims that carry an expiry.
+pub trait Expiring {
+    fn exp(&self) -> i64;
+}
+
+impl Expiring for Claims {
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+}
+
+impl Expiring for AdminClaims {
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+}
+
 /// Why a token was refused; the auth check maps these to the spec's two messages.
 #[derive(Debug, PartialEq, Eq)]
 pub enum TokenRejection {
@@ -34,17 +66,38 @@ fn mac(secret: &[u8]) -> Hmac<Sha256> {
     <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
 }
 
-/// Signs a fresh token for a user.
+/// Signs a fresh chat token for a user.
 pub fn issue(secret: &[u8], id: i64, username: &str, role: Role, now_secs: i64, ttl_secs: u64) -> String {
-    let claims = Claims {
-        id,
-        username: username.to_owned(),
-        role,
-        iat: now_secs,
-        exp: now_secs + ttl_secs as i64,
-        jti: uuid::Uuid::new_v4().to_string(),
-    };
-    let payload = serde_json::to_vec(&claims).unwrap_or_default();
+    sign(
+        secret,
+        &Claims {
+            id,
+            username: username.to_owned(),
+            role,
+            iat: now_secs,
+            exp: now_secs + ttl_secs as i64,
+            jti: uuid::Uuid::new_v4().to_string(),
+        },
+    )
+}
+
+/// Signs a fresh admin token for a manager.
+pub fn issue_admin(secret: &[u8], id: i64, username: &str, now_secs: i64, ttl_secs: u64) -> String {
+    sign(
+        secret,
+        &AdminClaims {
+            id,
+            username: username.to_owned(),
+            role: ADMIN_ROLE.to_owned(),
+            iat: now_secs,
+            exp: now_secs + ttl_secs as i64,
+            jti: uuid::Uuid::new_v4().to_string(),
+        },
+    )
+}
+
+fn sign(secret: &[u8], claims: &impl Serialize) -> String {
+    let payload = serde_json::to_vec(claims).unwrap_or_default();
     let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(HEADER), URL_SAFE_NO_PAD.encode(payload));
     let mut m = mac(secret);
     m.update(signing_input.as_bytes());
@@ -57,8 +110,25 @@ struct Header {
     alg: String,
 }
 
-/// Verifies signature (constant time), algorithm and expiry.
+/// Verifies a chat token: signature (constant time), algorithm and expiry.
 pub fn verify(secret: &[u8], token: &str, now_secs: i64) -> Result<Claims, TokenRejection> {
+    verify_claims(secret, token, now_secs)
+}
+
+/// Verifies an admin token like [`verify`], and that its role is `admin`.
+pub fn verify_admin(secret: &[u8], token: &str, now_secs: i64) -> Result<AdminClaims, TokenRejection> {
+    let claims: AdminClaims = verify_claims(secret, token, now_secs)?;
+    if claims.role != ADMIN_ROLE {
+        return Err(TokenRejection::Invalid);
+    }
+    Ok(claims)
+}
+
+fn verify_claims<C: DeserializeOwned + Expiring>(
+    secret: &[u8],
+    token: &str,
+    now_secs: i64,
+) -> Result<C, TokenRejection> {
     let mut parts = token.split('.');
     let (Some(header_b64), Some(payload_b64), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -77,12 +147,12 @@ pub fn verify(secret: &[u8], token: &str, now_secs: i64) -> Result<Claims, Token
     let mut m = mac(secret);
     m.update(&token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()]);
     m.verify_slice(&signature).map_err(|_| TokenRejection::Invalid)?;
-    let claims: Claims = URL_SAFE_NO_PAD
+    let claims: C = URL_SAFE_NO_PAD
         .decode(payload_b64)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or(TokenRejection::Invalid)?;
-    if claims.exp + LEEWAY_SECS < now_secs {
+    if claims.exp() + LEEWAY_SECS < now_secs {
         return Err(TokenRejection::Expired);
     }
     Ok(claims)
@@ -120,5 +190,17 @@ mod tests {
         let none_alg = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#), parts[1]);
         assert_eq!(verify(SECRET, &none_alg, 1_000), Err(TokenRejection::Invalid));
         assert_eq!(verify(SECRET, "not-a-jwt", 1_000), Err(TokenRejection::Invalid));
+    }
+
+    #[test]
+    fn admin_and_chat_tokens_are_not_interchangeable() {
+        let admin = issue_admin(SECRET, 1, "admin", 1_000, 60);
+        let claims = verify_admin(SECRET, &admin, 1_010).expect("valid admin token");
+        assert_eq!((claims.id, claims.role.as_str(), claims.exp), (1, "admin", 1_060));
+        // Even under one key, a chat token has no admin role and an admin token no chat role.
+        let chat = issue(SECRET, 1, "admin", Role::User, 1_000, 60);
+        assert_eq!(verify_admin(SECRET, &chat, 1_010), Err(TokenRejection::Invalid));
+        assert_eq!(verify(SECRET, &admin, 1_010), Err(TokenRejection::Invalid));
+        assert_eq!(verify_admin(SECRET, &admin, 1_061 + LEEWAY_SECS), Err(TokenRejection::Expired));
     }
 }

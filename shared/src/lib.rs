@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod group;
 pub mod jwt;
+pub mod manager;
 pub mod model;
 pub mod notify;
 pub mod password;

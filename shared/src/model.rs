@@ -86,10 +86,12 @@ pub struct NewUser {
     pub devicefingeruuid: String,
     pub stats: DeviceStats,
     pub now: i64,
+    /// Whether the creation is also a login (`last_login = now`): every route but the admin's.
+    pub logged_in: bool,
 }
 
 impl NewUser {
-    /// The full row for `id`: defaults of spec 1.6, logged in at creation.
+    /// The full row for `id`: defaults of spec 1.6.
     pub fn into_user(self, id: i64) -> User {
         User {
             id,
@@ -104,7 +106,7 @@ impl NewUser {
             invite_confirm: 0,
             status: 1,
             role: self.role,
-            last_login: Some(self.now),
+            last_login: self.logged_in.then_some(self.now),
             registered_at: self.now,
             created_at: self.now,
             updated_at: self.now,
@@ -274,6 +276,7 @@ mod tests {
             devicefingeruuid: String::new(),
             stats: DeviceStats::default(),
             now: 1_752_378_365,
+            logged_in: true,
         }
         .into_user(6)
     }

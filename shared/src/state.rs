@@ -3,20 +3,24 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{AwsStoreConfig, Config};
-use crate::error::AppResult;
+use crate::config::{AdminConfig, AwsStoreConfig, Config};
+use crate::error::{AppError, AppResult};
 use crate::notify::{LiveNotifier, Notifier};
 use crate::push::{ConnectFollowUp, ConnectionGateway, InvokePostConnect, LocalGatewayFollowsUp, ManagementApi};
 use crate::store::dynamo::{self, DynamoUserStore};
 use crate::store::dynamo_group::DynamoGroupStore;
+use crate::store::dynamo_manager::DynamoManagerStore;
 use crate::store::dynamo_social::{DynamoMessageLog, DynamoOfflineQueue, DynamoSocialStore};
 use crate::store::embedded::{
     EmbeddedDb, EmbeddedOfflineQueue, EmbeddedSessionCache, EmbeddedSocialStore, EmbeddedUserStore,
 };
 use crate::store::embedded_group::EmbeddedGroupStore;
+use crate::store::embedded_manager::EmbeddedManagerStore;
 use crate::store::embedded_messaging::{EmbeddedConnectionRegistry, EmbeddedMessageLog};
 use crate::store::redis::RedisSessionCache;
-use crate::store::{ConnectionRegistry, GroupStore, MessageLog, OfflineQueue, SessionCache, SocialStore, UserStore};
+use crate::store::{
+    ConnectionRegistry, GroupStore, ManagerStore, MessageLog, OfflineQueue, SessionCache, SocialStore, UserStore,
+};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -31,6 +35,8 @@ pub struct AppState {
     pub gateway: Arc<dyn ConnectionGateway>,
     pub follow_up: Arc<dyn ConnectFollowUp>,
     pub messages: Arc<dyn MessageLog>,
+    /// The admins; present exactly when `config.admin` is (admin functions, chat-local).
+    pub managers: Option<Arc<dyn ManagerStore>>,
 }
 
 impl AppState {
@@ -41,6 +47,23 @@ impl AppState {
         AppState::aws(config, &stores, None).await
     }
 
+    /// Deployed admin functions: [`AppState::from_env`] plus `ADMIN_JWT_SECRET` and `MANAGERS_TABLE`.
+    pub async fn from_env_admin() -> AppResult<AppState> {
+        let mut config = Config::from_env()?;
+        config.admin = Some(AdminConfig::from_env()?);
+        let mut stores = AwsStoreConfig::from_env()?;
+        stores.managers_table = Some(crate::config::required_var("MANAGERS_TABLE")?);
+        AppState::aws(config, &stores, None).await
+    }
+
+    /// The admin API's settings and store (spec 7); an internal error where they are not configured.
+    pub fn admin(&self) -> AppResult<(&AdminConfig, &dyn ManagerStore)> {
+        match (&self.config.admin, &self.managers) {
+            (Some(config), Some(managers)) => Ok((config, managers.as_ref())),
+            _ => Err(AppError::internal("the admin API is not configured in this function")),
+        }
+    }
+
     /// DynamoDB (optionally at an emulator's `endpoint`) and Redis.
     pub async fn aws(config: Config, stores: &AwsStoreConfig, endpoint: Option<&str>) -> AppResult<AppState> {
         let shared = dynamo::sdk_config(endpoint.is_some()).await;
@@ -49,6 +72,13 @@ impl AppState {
         let sessions = Arc::new(RedisSessionCache::connect(&stores.redis_url)?);
         let connections: Arc<dyn ConnectionRegistry> = sessions.clone();
         let gateway: Arc<dyn ConnectionGateway> = Arc::new(ManagementApi::new(&shared, &stores.websocket_endpoint));
+        let managers: Option<Arc<dyn ManagerStore>> = match (&config.admin, &stores.managers_table) {
+            (None, _) => None,
+            (Some(_), Some(table)) => Some(Arc::new(DynamoManagerStore::new(client.clone(), table))),
+            (Some(_), None) => {
+                return Err(AppError::Config("missing required environment variable MANAGERS_TABLE".into()))
+            }
+        };
         let follow_up: Arc<dyn ConnectFollowUp> = match &stores.post_connect_function {
             Some(function) => Arc::new(InvokePostConnect::new(&shared, function)),
             None => Arc::new(LocalGatewayFollowsUp),
@@ -65,6 +95,7 @@ impl AppState {
             connections,
             gateway,
             follow_up,
+            managers,
         })
     }
 
@@ -77,8 +108,11 @@ impl AppState {
         let sessions = EmbeddedSessionCache::new(db.clone());
         let connections: Arc<dyn ConnectionRegistry> = Arc::new(EmbeddedConnectionRegistry::new(sessions.clone()));
         let gateway: Arc<dyn ConnectionGateway> = Arc::new(ManagementApi::new(&shared, websocket_endpoint));
+        let managers: Option<Arc<dyn ManagerStore>> =
+            config.admin.as_ref().map(|_| Arc::new(EmbeddedManagerStore::new(db.clone())) as Arc<dyn ManagerStore>);
         Ok(AppState {
             config,
+            managers,
             users: Arc::new(EmbeddedUserStore::new(db.clone())),
             sessions: Arc::new(sessions),
             social: Arc::new(EmbeddedSocialStore::new(db.clone())),

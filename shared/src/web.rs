@@ -139,6 +139,59 @@ pub fn json_response(status: u16, body: &Value) -> Response<Body> {
     response
 }
 
+/// The admin token of an `/admin` request: `Authorization: Bearer <token>` (spec 7.1).
+pub fn bearer_token(req: &Request) -> Option<&str> {
+    let value = header_value(req, "authorization")?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// JSON text with `<`, `>` and `&` written as `\u003c`, `\u003e`, `\u0026`: the same JSON, but
+/// inert if it is ever rendered or sniffed as HTML (spec 7). Outside strings JSON has none of them.
+pub fn html_safe_json(body: &Value) -> String {
+    let text = body.to_string();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The response of an `/admin` route: the envelope as HTML-safe JSON, never cached or sniffed.
+pub fn respond_admin(result: AppResult<Value>) -> Response<Body> {
+    let (status, body) = envelope(result);
+    let mut response = json_response(status, &body);
+    *response.body_mut() = Body::Text(html_safe_json(&body));
+    let headers = response.headers_mut();
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// An HTML page with its Content-Security-Policy; never cached, never framed.
+pub fn html_response(html: &'static str, content_security_policy: &str) -> Response<Body> {
+    let mut response = Response::new(Body::Text(html.to_owned()));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for (name, value) in CORS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if let Ok(csp) = HeaderValue::from_str(content_security_policy) {
+        headers.insert("content-security-policy", csp);
+    }
+    response
+}
+
 /// `OPTIONS` on any path: 204 with CORS headers and no body.
 pub fn preflight() -> Response<Body> {
     with_cors(Response::builder().status(StatusCode::NO_CONTENT))
@@ -192,5 +245,29 @@ mod tests {
         let body: Value = serde_json::from_str(text).expect("json");
         assert_eq!(body, serde_json::json!({"msg":"fail","data":"非法访问"}));
         assert_eq!(preflight().status(), 204);
+    }
+
+    #[test]
+    fn admin_json_escapes_html_characters_and_stays_the_same_json() {
+        let value = serde_json::json!({"nickname": "<img src=x onerror=alert(1)>", "a&b": "x>y"});
+        let text = html_safe_json(&value);
+        assert!(!text.contains('<') && !text.contains('>') && !text.contains('&'), "{text}");
+        assert!(text.contains("\\u003cimg"), "{text}");
+        assert_eq!(serde_json::from_str::<Value>(&text).expect("valid JSON"), value);
+        let r = respond_admin(Err(AppError::Unauthorized));
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(r.headers()["cache-control"], "no-store");
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_from_the_authorization_header() {
+        let with = |value: &str| {
+            lambda_http::http::Request::builder().header("authorization", value).body(Body::Empty).expect("request")
+        };
+        assert_eq!(bearer_token(&with("Bearer abc.def")), Some("abc.def"));
+        assert_eq!(bearer_token(&with("bearer abc")), Some("abc"));
+        assert_eq!(bearer_token(&with("Basic abc")), None);
+        assert_eq!(bearer_token(&with("Bearer ")), None);
     }
 }

@@ -5,10 +5,11 @@ use std::time::Duration;
 use chat_shared::auth::token_digest;
 use chat_shared::clock::now_ms;
 use chat_shared::group::{ACTIVE, PENDING};
-use chat_shared::model::{DeviceStats, NewUser, Role};
+use chat_shared::manager::NewManager;
+use chat_shared::model::{DeviceStats, NewUser, Role, User};
+use chat_shared::store::{AdminEdit, Edited, GroupChange, Joined, NewGroup};
 use chat_shared::store::{Connection, SentMessage};
 use chat_shared::store::{Created, Decided, DeviceBinding, FriendRemarks, LoginUpdate, ProfileChange, Upgraded};
-use chat_shared::store::{GroupChange, Joined, NewGroup};
 use chat_tests::{Backend, BackendKind};
 
 fn new_user(username: &str, role: Role, device: &str) -> NewUser {
@@ -20,6 +21,7 @@ fn new_user(username: &str, role: Role, device: &str) -> NewUser {
         devicefingeruuid: device.to_owned(),
         stats: DeviceStats::default(),
         now: 1_700_000_000,
+        logged_in: true,
     }
 }
 
@@ -377,7 +379,144 @@ async fn the_sent_log_finds_counts_and_revokes_once(kind: BackendKind) {
     assert!(log.find(1, "single", 2, "m1").await.expect("find").expect("found").revoked);
 }
 
+async fn created(b: &Backend, username: &str, role: Role, device: &str) -> User {
+    let binding = (!device.is_empty()).then(|| DeviceBinding { device_id: device.to_owned(), replaces: None });
+    match b.state.users.create(new_user(username, role, device), binding).await.expect("create") {
+        Created::Created(u) => *u,
+        other => panic!("create {username}: {other:?}"),
+    }
+}
+
+async fn the_admin_list_edits_status_and_deletion(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let users = &b.state.users;
+    let a = created(&b, "ListA", Role::User, "").await;
+    let v = created(&b, "listb", Role::Visitor, "dev-list-b").await;
+    let o = created(&b, "other", Role::User, "").await;
+    let ids = |rows: &[User]| rows.iter().map(|u| u.id).collect::<Vec<_>>();
+    let all = users.list(None, 0, 10).await.expect("list");
+    assert_eq!((all.count, ids(&all.rows)), (3, vec![o.id, v.id, a.id]), "every role, newest first");
+    let matching = users.list(Some("list"), 0, 1).await.expect("list");
+    assert_eq!((matching.count, ids(&matching.rows)), (2, vec![v.id]), "counted over all pages");
+    assert_eq!(users.list(Some("list"), 1, 5).await.expect("list").rows[0].id, a.id, "case-insensitive");
+    let past = users.list(None, 3, 10).await.expect("list");
+    assert_eq!((past.count, past.rows.len()), (3, 0));
+
+    let edit = |username: &str, password: Option<&str>| AdminEdit {
+        username: username.to_owned(),
+        password: password.map(str::to_owned),
+        avatar: None,
+    };
+    assert_eq!(users.admin_update(&a, edit("OTHER", None), 10).await.expect("edit"), Edited::UsernameTaken);
+    let renamed = AdminEdit { avatar: Some("b.jpg".into()), ..edit("Renamed", Some("hash2")) };
+    assert_eq!(users.admin_update(&a, renamed, 11).await.expect("edit"), Edited::Updated);
+    let now = users.get(a.id).await.expect("get").expect("row");
+    assert_eq!(
+        (now.username.as_str(), now.password.as_str(), now.avatar.as_str(), now.updated_at, now.role),
+        ("Renamed", "hash2", "b.jpg", 11, Role::User)
+    );
+    assert_eq!(users.find_by_username("renamed").await.expect("find").map(|u| u.id), Some(a.id));
+    assert!(users.find_by_username("lista").await.expect("find").is_none(), "the old name is released");
+    assert_eq!(users.admin_update(&a, edit("Again", None), 12).await.expect("edit"), Edited::NotFound, "a stale read");
+    assert_eq!(users.list(Some("renamed"), 0, 5).await.expect("list").count, 1, "the list follows renames");
+
+    // Status: disabled users leave the search directory and come back when enabled.
+    assert_eq!(users.search("renamed", 0, 20).await.expect("search").len(), 1);
+    assert!(users.set_status(&now, 0, 13).await.expect("status"));
+    assert_eq!(users.get(a.id).await.expect("get").map(|u| u.status), Some(0));
+    assert!(users.search("renamed", 0, 20).await.expect("search").is_empty());
+    assert!(users.set_status(&now, 1, 14).await.expect("status"));
+    assert_eq!(users.search("renamed", 0, 20).await.expect("search").len(), 1);
+    assert!(users.set_status(&v, 0, 15).await.expect("status"));
+    assert!(users.search("listb", 0, 20).await.expect("search").is_empty(), "visitors stay out when enabled or not");
+
+    // Deletion takes the row, the reservation and the device binding.
+    assert!(users.delete(&now).await.expect("delete"));
+    assert!(!users.delete(&now).await.expect("delete"), "already gone");
+    assert!(users.get(a.id).await.expect("get").is_none());
+    assert!(users.find_by_username("renamed").await.expect("find").is_none());
+    assert!(users.find_by_uuid(&a.uuid).await.expect("uuid").is_none());
+    assert!(users.delete(&v).await.expect("delete"));
+    assert!(users.find_by_device("dev-list-b").await.expect("device").is_none());
+    assert_eq!(ids(&users.list(None, 0, 10).await.expect("list").rows), vec![o.id]);
+    // A device rebound to a newer visitor keeps its binding when the old account goes.
+    let old = created(&b, "VISold00", Role::Visitor, "dev-rebound").await;
+    let rebind = Some(DeviceBinding { device_id: "dev-rebound".into(), replaces: Some(old.id) });
+    let Created::Created(newer) =
+        users.create(new_user("VISnew00", Role::Visitor, "dev-rebound"), rebind).await.expect("rebind")
+    else {
+        panic!("rebind")
+    };
+    assert!(users.delete(&old).await.expect("delete"));
+    assert_eq!(users.find_by_device("dev-rebound").await.expect("device").map(|u| u.id), Some(newer.id));
+}
+
+async fn the_first_manager_is_bootstrapped_once(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let (_, managers) = b.state.admin().expect("admin configured");
+    let manager =
+        |name: &str| NewManager { username: name.to_owned(), password: "h".into(), avatar: "a".into(), now: 100 };
+    let first = managers.bootstrap(manager("Root")).await.expect("bootstrap").expect("created");
+    assert!(managers.bootstrap(manager("second")).await.expect("bootstrap").is_none());
+    assert_eq!(managers.find_by_username("root").await.expect("find"), Some(first.clone()));
+    assert!(managers.find_by_username("second").await.expect("find").is_none());
+    assert_eq!(managers.get(first.id).await.expect("get"), Some(first.clone()));
+    assert!(managers.get(first.id + 1).await.expect("get").is_none());
+    managers.set_password(first.id, "h2", 200).await.expect("password");
+    let now = managers.get(first.id).await.expect("get").expect("manager");
+    assert_eq!((now.password.as_str(), now.updated_at, now.created_at), ("h2", 200, 100));
+    // Managers are not chat users.
+    assert!(b.state.users.find_by_username("root").await.expect("find").is_none());
+}
+
+async fn a_users_connections_queue_and_log_can_be_cleared(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let s = &b.state;
+    let conn = |id: &str, user: i64| Connection {
+        id: id.to_owned(),
+        user_id: user,
+        token_digest: "d".into(),
+        role: Role::User,
+    };
+    for (id, user) in [("u1-a", 1), ("u1-b", 1), ("u2-a", 2)] {
+        s.connections.register(&conn(id, user), 60).await.expect("register");
+    }
+    assert_eq!(s.connections.unregister_user(1).await.expect("unregister"), 2);
+    let left: Vec<String> = s.connections.all_connections().await.expect("all").into_iter().map(|c| c.id).collect();
+    assert_eq!(left, ["u2-a"]);
+    assert_eq!(s.connections.unregister("u1-a").await.expect("unregister"), None, "the reverse entry went too");
+    s.offline
+        .push_many(&[(1, serde_json::json!(1)), (1, serde_json::json!(2)), (2, serde_json::json!(3))])
+        .await
+        .expect("push");
+    s.offline.clear(1).await.expect("clear");
+    assert!(b.queued(1).await.is_empty());
+    assert_eq!(b.queued(2).await, [serde_json::json!(3)]);
+    let entry = |id: &str, sender: i64, to_id: i64| SentMessage {
+        id: id.to_owned(),
+        sender,
+        chat_type: "single".into(),
+        to_id,
+        to_name: String::new(),
+        to_avatar: String::new(),
+        create_time: now_ms(),
+        revoked: false,
+        queued: Vec::new(),
+    };
+    for e in [entry("m1", 1, 2), entry("m2", 1, 3), entry("m3", 11, 2), entry("m4", 2, 1)] {
+        s.messages.record(&e).await.expect("record");
+    }
+    s.messages.forget_sender(1).await.expect("forget");
+    assert!(s.messages.find(1, "single", 2, "m1").await.expect("find").is_none());
+    assert!(s.messages.find(1, "single", 3, "m2").await.expect("find").is_none());
+    assert!(s.messages.find(11, "single", 2, "m3").await.expect("find").is_some(), "user 11 is not user 1");
+    assert!(s.messages.find(2, "single", 1, "m4").await.expect("find").is_some(), "messages to user 1 stay");
+}
+
 on_every_backend!(
+    the_admin_list_edits_status_and_deletion,
+    the_first_manager_is_bootstrapped_once,
+    a_users_connections_queue_and_log_can_be_cleared,
     connections_are_current_while_their_token_is,
     the_sent_log_finds_counts_and_revokes_once,
     social_rows_and_the_offline_queue,

@@ -57,20 +57,46 @@ const EXPECTED: &[(&str, u16)] = &[
     ("set-black-goodfriend.json", 200),
     ("delete-goodfriend.json", 200),
     ("logout.json", 200),
+    // The admin console and API, last: they change and finally delete demo01.
+    ("admin-bootstrap.json", 200),
+    ("admin-console.json", 200),
+    ("admin-login.json", 200),
+    ("admin-user-create-form.json", 200),
+    ("admin-user-save.json", 200),
+    ("admin-user-list.json", 200),
+    ("admin-user-list-index.json", 200),
+    ("admin-user-edit.json", 200),
+    ("admin-user-update.json", 200),
+    ("admin-common-update.json", 200),
+    ("admin-user-delete.json", 200),
+    ("admin-logout.json", 200),
     ("not-found.json", 204),
     ("not-found-get.json", 404),
     ("not-found-chat-noauth.json", 400),
 ];
 
-fn route_of(file: &str) -> &'static Route {
+fn routes_of(file: &str) -> Vec<&'static Route> {
     let stem = file.trim_end_matches(".json");
-    routes::ROUTES
-        .iter()
-        .chain(routes::WS_ROUTES)
-        .chain(std::iter::once(&routes::DEFAULT_ROUTE))
+    let all = || routes::ROUTES.iter().chain(routes::WS_ROUTES).chain(std::iter::once(&routes::DEFAULT_ROUTE));
+    let bin = all()
         .filter(|r| stem == r.bin || stem.starts_with(&format!("{}-", r.bin)))
-        .max_by_key(|r| r.bin.len())
-        .unwrap_or_else(|| panic!("events/{file} names no function"))
+        .map(|r| r.bin)
+        .max_by_key(|b| b.len())
+        .unwrap_or_else(|| panic!("events/{file} names no function"));
+    all().filter(|r| r.bin == bin).collect()
+}
+
+fn route_of(file: &str) -> &'static Route {
+    routes_of(file)[0]
+}
+
+/// The route of an HTTP event: its function's route with the event's route key (a function may
+/// serve several routes).
+fn http_route_of(file: &str, route_key: &str) -> &'static Route {
+    routes_of(file)
+        .into_iter()
+        .find(|r| r.bin == routes::DEFAULT_ROUTE.bin || format!("{} {}", r.method, r.path) == route_key)
+        .unwrap_or_else(|| panic!("events/{file}: its function serves no route {route_key}"))
 }
 
 /// Visitor events carry a fixed timestamp; the server refuses signatures older than 5 minutes,
@@ -100,16 +126,17 @@ async fn every_sample_event_runs_through_its_handler() {
     assert_eq!(files, expected, "every event file has an expectation here");
 
     b.serve();
-    // Events carrying a token act as demo01, user 1.
+    // Events carrying a token act as demo01, user 1; admin events as the bootstrapped manager.
     let mut demo01_token = String::new();
+    let mut admin_token = String::new();
     for (file, status) in EXPECTED {
         let mut event: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join(file)).expect("read")).expect("JSON");
-        if file.starts_with("ws-") {
-            run_websocket_event(&b, file, event, &demo01_token, *status).await;
+        if file.starts_with("ws-") || *file == "admin-bootstrap.json" {
+            run_plain_event(&b, file, event, &demo01_token, *status).await;
             continue;
         }
-        let route = route_of(file);
+        let route = http_route_of(file, event["routeKey"].as_str().unwrap_or_default());
         let route_key = if route.bin == routes::DEFAULT_ROUTE.bin {
             "$default".to_owned()
         } else {
@@ -121,6 +148,9 @@ async fn every_sample_event_runs_through_its_handler() {
         if event["headers"].get("token").is_some() {
             event["headers"]["token"] = Value::String(demo01_token.clone());
         }
+        if event["headers"].get("authorization").is_some() {
+            event["headers"]["authorization"] = Value::String(format!("Bearer {admin_token}"));
+        }
         let request = lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event");
         let response = (route.handler)(b.state.clone(), request).await;
         assert_eq!(response.status().as_u16(), *status, "{file}: {:?}", response.body());
@@ -130,24 +160,38 @@ async fn every_sample_event_runs_through_its_handler() {
             assert!(bytes.is_empty());
             continue;
         }
+        if response.headers()["content-type"].to_str().is_ok_and(|t| t.starts_with("text/html")) {
+            assert!(std::str::from_utf8(bytes).is_ok_and(|page| page.contains("/admin/loginevent")), "{file}");
+            continue;
+        }
         let body: Value = serde_json::from_slice(bytes).expect("envelope");
         assert_eq!(body["msg"], if *status == 200 { "ok" } else { "fail" }, "{file}: {body}");
         if let (Some(t), Some(1)) = (body["data"]["token"].as_str(), body["data"]["id"].as_i64()) {
             demo01_token = t.to_owned();
         }
+        if let Some(t) = body["data"]["token"].as_str().filter(|_| body["data"].get("manager").is_some()) {
+            admin_token = t.to_owned();
+        }
     }
 }
 
-/// WebSocket route events and the plain events of the post-connect and keepalive functions.
-async fn run_websocket_event(b: &Backend, file: &str, mut event: Value, token: &str, status: u16) {
+/// WebSocket route events and the plain events of the post-connect, keepalive and admin
+/// bootstrap functions.
+async fn run_plain_event(b: &Backend, file: &str, mut event: Value, token: &str, status: u16) {
     let stem = file.trim_end_matches(".json");
     if routes::EVENT_FUNCTIONS.contains(&stem) {
-        let outcome = if stem == "ws-post-connect" {
-            event["token"] = Value::String(token.to_owned());
-            let step = serde_json::from_value(event).expect("post-connect event");
-            chat_functions::handlers::ws_post_connect(b.state.clone(), step).await
-        } else {
-            chat_functions::handlers::ws_keepalive(b.state.clone()).await
+        let outcome = match stem {
+            "ws-post-connect" => {
+                event["token"] = Value::String(token.to_owned());
+                let step = serde_json::from_value(event).expect("post-connect event");
+                chat_functions::handlers::ws_post_connect(b.state.clone(), step).await
+            }
+            "admin-bootstrap" => {
+                let credentials = serde_json::from_value(event).expect("bootstrap event");
+                let created = chat_functions::handlers::admin_bootstrap(b.state.clone(), credentials).await;
+                created.map(|answer| assert_eq!(answer, json!({"created": true}), "{file}"))
+            }
+            _ => chat_functions::handlers::ws_keepalive(b.state.clone()).await,
         };
         assert_eq!(outcome.map(|()| 200).unwrap_or(500), status, "{file}");
         return;
@@ -184,17 +228,22 @@ fn every_function_binary_has_a_route_an_event_and_a_template_entry() {
         .chain(routes::EVENT_FUNCTIONS.iter().map(|f| (*f).to_owned()))
         .collect();
     routed.sort();
+    routed.dedup();
     assert_eq!(bins, routed, "one binary per route or event function");
     for bin in &bins {
         assert!(template.contains(&format!("Binary: {bin}\n")), "template.yaml lacks Binary: {bin}");
         assert!(events.iter().any(|e| e == &format!("{bin}.json")), "events/{bin}.json missing");
-        let Some(route) = routes::by_bin(bin) else { continue };
-        if route.method == "WS" {
-            let key = route.path;
-            assert!(template.contains(&format!("RouteKey: {key}\n")), "template.yaml lacks the WebSocket route {key}");
-        } else if route.bin != routes::DEFAULT_ROUTE.bin {
-            let path = route.path;
-            assert!(template.contains(&format!("Path: {path}\n")), "template.yaml lacks the route {path}");
+        for route in routes::ROUTES.iter().chain(routes::WS_ROUTES).filter(|r| r.bin == bin) {
+            if route.method == "WS" {
+                let key = route.path;
+                assert!(
+                    template.contains(&format!("RouteKey: {key}\n")),
+                    "template.yaml lacks the WebSocket route {key}"
+                );
+            } else {
+                let path = route.path;
+                assert!(template.contains(&format!("Path: {path}\n")), "template.yaml lacks the route {path}");
+            }
         }
     }
 }

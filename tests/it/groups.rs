@@ -1,8 +1,6 @@
 //! Groups (spec 5) on every backend. Nobody is connected here, so every notice lands in the
 //! recipients' durable offline queues, where it is checked.
 
-use chat_shared::social::AGREE;
-use chat_shared::store::FriendRemarks;
 use chat_tests::{fail, invalid, ok, Backend, BackendKind, Member};
 use serde_json::{json, Value};
 
@@ -29,13 +27,6 @@ async fn nickname(b: &Backend, who: &Member, nickname: &str) {
     assert_eq!(post(b, "updateUserinfo", who, body).await.0, 200);
 }
 
-/// Friends on both sides, without notices.
-async fn befriend(b: &Backend, a: &Member, c: &Member) {
-    let app = b.state.social.apply(a.id, c.id, "", 1).await.expect("apply").expect("new application");
-    let remarks = FriendRemarks { decider_row: String::new(), applicant_row: String::new() };
-    b.state.social.decide(&app, AGREE, remarks, 1).await.expect("decide");
-}
-
 /// The ids of my goodfriend rows.
 async fn my_rows(b: &Backend, me: &Member) -> Vec<i64> {
     b.state.social.friends(me.id).await.expect("friends").iter().map(|f| f.id).collect()
@@ -47,16 +38,6 @@ async fn drain(b: &Backend, user: &Member) -> Vec<Value> {
     let keys: Vec<String> = items.iter().map(|(k, _)| k.clone()).collect();
     b.state.offline.remove(user.id, &keys).await.expect("remove");
     items.into_iter().map(|(_, m)| m).collect()
-}
-
-/// Creates a group of `owner` with these friends; returns its id (the newest of `owner`'s groups).
-async fn create_group(b: &Backend, owner: &Member, friends: &[&Member]) -> i64 {
-    for f in friends {
-        befriend(b, owner, f).await;
-    }
-    assert_eq!(post(b, "group/create", owner, json!({"userIds": my_rows(b, owner).await})).await, ok(json!("ok")));
-    let (_, list) = get(b, "grouplist/1", owner).await;
-    list["data"][0]["id"].as_i64().expect("group id")
 }
 
 /// Checks the common part of a group notice (spec 5.0).
@@ -100,9 +81,9 @@ async fn create_list_info_and_owner_changes(kind: BackendKind) {
     let owner = b.register("owner001").await;
     let (a, c, stranger) = (b.register("mem00001").await, b.register("mem00002").await, b.register("stranger").await);
     nickname(&b, &owner, "老王").await;
-    befriend(&b, &owner, &a).await;
-    befriend(&b, &owner, &c).await;
-    befriend(&b, &stranger, &a).await;
+    b.befriend(owner.id, a.id).await;
+    b.befriend(owner.id, c.id).await;
+    b.befriend(stranger.id, a.id).await;
 
     // Validation and the row checks: my own, usable goodfriend rows only.
     assert_eq!(post(&b, "group/create", &owner, json!({})).await, invalid("userIds不能为空"));
@@ -279,7 +260,7 @@ async fn invites_self_joins_and_owner_approval(kind: BackendKind) {
     let owner = b.register("owner002").await;
     let a = b.register("mem00011").await;
     nickname(&b, &owner, "老王").await;
-    let group_id = create_group(&b, &owner, &[&a]).await;
+    let group_id = b.create_group(&owner, &[&a]).await;
     let outsider = b.register("outsid01").await;
     let c = b.register("joiner01").await;
     drain(&b, &owner).await;
@@ -456,7 +437,7 @@ async fn remove_quit_and_dissolve(kind: BackendKind) {
     let b = Backend::new(kind).await;
     let owner = b.register("owner003").await;
     let (a, c, d) = (b.register("mem00021").await, b.register("mem00022").await, b.register("mem00023").await);
-    let group_id = create_group(&b, &owner, &[&a, &c, &d]).await;
+    let group_id = b.create_group(&owner, &[&a, &c, &d]).await;
     for who in [&owner, &a, &c, &d] {
         drain(&b, who).await;
     }
@@ -537,7 +518,7 @@ async fn visitors_list_and_quit_their_groups(kind: BackendKind) {
     let b = Backend::new(kind).await;
     let owner = b.register("owner004").await;
     let a = b.register("mem00031").await;
-    let group_id = create_group(&b, &owner, &[&a]).await;
+    let group_id = b.create_group(&owner, &[&a]).await;
     let v = visitor(&b, "cafef00d-bf16-5425-adbc-d12f49cfa332").await;
     let join = json!({"group_id": group_id, "user_id": v.id});
     assert_eq!(post(&b, "groupInviteUser", &v, join).await, ok(json!("加群成功")));

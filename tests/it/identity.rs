@@ -117,6 +117,7 @@ async fn legacy_password_hashes_are_upgraded_on_login(kind: BackendKind) {
         devicefingeruuid: String::new(),
         stats: DeviceStats::default(),
         now: now_secs(),
+        logged_in: true,
     };
     let Created::Created(user) = b.state.users.create(new_user, None).await.expect("create") else { panic!("create") };
     let (status, body) = b.post_json("/api/loginChat", json!({"username": "olduser", "password": "123456"})).await;

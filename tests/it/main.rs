@@ -23,6 +23,7 @@ macro_rules! on_every_backend {
     };
 }
 
+mod admin;
 mod chat_local;
 mod concurrency;
 mod conformance;

@@ -7,8 +7,7 @@ use std::time::Duration;
 use chat_shared::auth::token_digest;
 use chat_shared::clock::now_ms;
 use chat_shared::model::Role;
-use chat_shared::social::AGREE;
-use chat_shared::store::{Connection, FriendRemarks, SentMessage, CONNECTION_TTL_SECS};
+use chat_shared::store::{Connection, SentMessage, CONNECTION_TTL_SECS};
 use chat_tests::{Backend, BackendKind, Member};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -92,13 +91,6 @@ async fn send_text(b: &Backend, from: &Member, to: i64, chat_type: &str, text: &
         json!({"sendto_id": to, "chatType": chat_type, "type": "text", "data": data, "options": "%7B%7D"}),
     )
     .await
-}
-
-/// Makes `a` and `b` friends through the social store (the friend endpoints have their own tests).
-async fn befriend(backend: &Backend, a: i64, b: i64) {
-    let app = backend.state.social.apply(a, b, "", 1).await.expect("apply").expect("new application");
-    let remarks = FriendRemarks { decider_row: String::new(), applicant_row: String::new() };
-    backend.state.social.decide(&app, AGREE, remarks, 1).await.expect("decide");
 }
 
 async fn connect_refusals_send_one_fail_frame_then_close(kind: BackendKind) {
@@ -213,7 +205,7 @@ async fn an_offline_recipient_pulls_the_message_once_after_reconnecting(kind: Ba
     let b = Backend::new(kind).await;
     let addr = b.serve();
     let (alice, bob) = (b.register("alice02").await, b.register("bob00002").await);
-    befriend(&b, alice.id, bob.id).await;
+    b.befriend(alice.id, bob.id).await;
     let mut ids = Vec::new();
     for text in ["one", "two", "three"] {
         let (status, sent) = send_text(&b, &alice, bob.id, "single", text).await;
@@ -269,7 +261,7 @@ async fn strangers_get_one_message_and_settings_can_refuse_them(kind: BackendKin
     assert_eq!((status, body["data"].as_str()), (400, Some("在成为好友之前，对方只允许向他发一条消息")));
     assert_eq!(b.queued(bob.id).await.len(), 1, "the refused message is not stored");
     // Once Bob has Alice as a friend the limit is gone.
-    befriend(&b, alice.id, bob.id).await;
+    b.befriend(alice.id, bob.id).await;
     assert_eq!(send_text(&b, &alice, bob.id, "single", "third").await.0, 200);
     // Bob lets only friends message him.
     let userset = json!({"chatset": {"user": {"sendCount": 0, "needFollow": false}, "visitor": {"sendCount": 0}}});
@@ -349,7 +341,7 @@ async fn a_group_message_reaches_online_members_and_queues_for_the_rest(kind: Ba
     let mut members = Vec::new();
     for i in 0..49 {
         let member = b.register(&format!("member{i:02}")).await;
-        befriend(&b, owner.id, member.id).await;
+        b.befriend(owner.id, member.id).await;
         members.push(member);
     }
     let rows: Vec<i64> = b.state.social.friends(owner.id).await.expect("friends").iter().map(|f| f.id).collect();

@@ -9,6 +9,7 @@ use chat_shared::web::{chat_token, params, raw_path, respond};
 use chat_shared::{AppError, AppResult, AppState};
 use lambda_http::{Body, Request, Response};
 
+pub mod admin;
 pub mod friends;
 pub mod groups;
 pub mod identity;
@@ -16,6 +17,7 @@ pub mod messaging;
 pub mod profile;
 pub mod websocket;
 
+pub use admin::*;
 pub use friends::*;
 pub use groups::*;
 pub use identity::*;

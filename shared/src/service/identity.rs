@@ -28,8 +28,36 @@ const DEVICE_RESOLVE_ATTEMPTS: usize = 5;
 const USERNAME_TAKEN: AppError = AppError::Fail("该账号已存在，请换一个账号注册");
 const NO_SUCH_ACCOUNT: AppError = AppError::Fail("账号不存在或者被禁用");
 
-fn login_failure_key(username: &str) -> String {
-    format!("login_fail:{}", username_key(username))
+/// The fixed-window counter of failed password logins of one username (spec 1.8 #2); admins
+/// have a namespace of their own.
+pub(crate) struct LoginFailures(String);
+
+impl LoginFailures {
+    pub(crate) fn chat(username: &str) -> Self {
+        LoginFailures(format!("login_fail:{}", username_key(username)))
+    }
+
+    pub(crate) fn admin(username: &str) -> Self {
+        LoginFailures(format!("admin_login_fail:{}", username_key(username)))
+    }
+
+    /// Refuses the attempt when the window already holds the limit of failures.
+    pub(crate) async fn check(&self, state: &AppState) -> AppResult<()> {
+        if state.sessions.count(&self.0).await? >= LOGIN_FAILURE_LIMIT {
+            return Err(AppError::Fail("登录失败次数过多，请15分钟后再试"));
+        }
+        Ok(())
+    }
+
+    /// Counts a failure and returns `failure`.
+    pub(crate) async fn fail(&self, state: &AppState, failure: AppError) -> AppResult<AppError> {
+        state.sessions.hit(&self.0, LOGIN_FAILURE_WINDOW_SECS).await?;
+        Ok(failure)
+    }
+
+    pub(crate) async fn clear(&self, state: &AppState) -> AppResult<()> {
+        state.sessions.reset(&self.0).await
+    }
 }
 
 /// compareData steps 5–6: issue a token, make it current, answer LoginUser.
@@ -51,22 +79,14 @@ async fn issue_token(state: &AppState, user: &User) -> AppResult<Value> {
 
 /// compareData with a password (spec 2.6 steps 1–6).
 pub async fn login(state: &AppState, username: &str, password: &str) -> AppResult<Value> {
-    let failures = login_failure_key(username);
-    if state.sessions.count(&failures).await? >= LOGIN_FAILURE_LIMIT {
-        return Err(AppError::Fail("登录失败次数过多，请15分钟后再试"));
-    }
+    let failures = LoginFailures::chat(username);
+    failures.check(state).await?;
     let user = match state.users.find_by_username(username).await? {
         Some(user) if user.is_active() => user,
-        _ => {
-            state.sessions.hit(&failures, LOGIN_FAILURE_WINDOW_SECS).await?;
-            return Err(NO_SUCH_ACCOUNT);
-        }
+        _ => return Err(failures.fail(state, NO_SUCH_ACCOUNT).await?),
     };
     let rehash = match password::verify(password, &user.password).await? {
-        Verified::No => {
-            state.sessions.hit(&failures, LOGIN_FAILURE_WINDOW_SECS).await?;
-            return Err(AppError::Fail("账户或密码错误"));
-        }
+        Verified::No => return Err(failures.fail(state, AppError::Fail("账户或密码错误")).await?),
         Verified::Yes => None,
         Verified::YesLegacy => Some(password::hash(password).await?),
     };
@@ -79,7 +99,7 @@ pub async fn login(state: &AppState, username: &str, password: &str) -> AppResul
         user.password = hash;
     }
     let response = issue_token(state, &user).await?;
-    state.sessions.reset(&failures).await?;
+    failures.clear(state).await?;
     Ok(response)
 }
 
@@ -96,6 +116,7 @@ pub async fn register(state: &AppState, username: &str, password: &str) -> AppRe
         devicefingeruuid: String::new(),
         stats: DeviceStats::default(),
         now: now_secs(),
+        logged_in: true,
     };
     match state.users.create(new_user, None).await? {
         Created::Created(user) => issue_token(state, &user).await,
@@ -181,6 +202,7 @@ async fn create_visitor(
             devicefingeruuid: device_id.to_owned(),
             stats: stats.clone(),
             now: now_secs(),
+            logged_in: true,
         };
         let binding = DeviceBinding { device_id: device_id.to_owned(), replaces };
         match state.users.create(new_user, Some(binding)).await? {
@@ -225,6 +247,7 @@ pub async fn visitor_register_account(
                 devicefingeruuid: String::new(),
                 stats: DeviceStats::default(),
                 now,
+                logged_in: true,
             };
             match state.users.create(new_user, None).await? {
                 Created::Created(user) => issue_token(state, &user).await,

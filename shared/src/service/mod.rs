@@ -1,3 +1,4 @@
+pub mod admin;
 pub mod friends;
 pub mod groups;
 pub mod identity;

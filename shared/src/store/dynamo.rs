@@ -7,6 +7,9 @@
 //!   transaction as the user, so uniqueness never depends on an (eventually consistent) GSI read.
 //! * `DEVICE#<device id>` → `user_id`: the device's binding to its visitor account.
 //! * `COUNTER#<entity>` → `n`: atomic id counters.
+//!
+//! Every user row carries `listed = "user"`: the `users-by-id-index` (key `listed`, sorted by
+//! `id`, projecting `username_lc`) is the admin's list of all users, newest first.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,7 +26,9 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
-use super::{Created, DeviceBinding, LoginUpdate, ProfileChange, Upgraded, UserStore, SEARCH_BUDGET};
+use super::{
+    AdminEdit, Created, DeviceBinding, Edited, LoginUpdate, ProfileChange, Upgraded, UserPage, UserStore, SEARCH_BUDGET,
+};
 use crate::error::{AppError, AppResult};
 use crate::model::{is_searchable, username_key, DeviceStats, NewUser, Role, User, UserInfo, UserSummary};
 
@@ -34,6 +39,9 @@ pub const DIRECTORY_INDEX: &str = "directory-index";
 const DIRECTORY: &str = "user";
 /// Attributes the directory index carries, enough for a search hit.
 const DIRECTORY_PROJECTION: [&str; 6] = ["username", "username_lc", "avatar", "nickname", "uuid", "role"];
+/// Index of every user by id, for the admin list (spec 7.2): key `listed`, sorted by `id`.
+pub const USERS_BY_ID_INDEX: &str = "users-by-id-index";
+const LISTED: &str = "user";
 /// Items a search reads per page.
 const SEARCH_PAGE: i32 = 500;
 /// TTL attribute of items that expire (offline messages, logs).
@@ -145,6 +153,7 @@ fn user_to_item(u: &User) -> Item {
         ("updated_at".to_owned(), n(u.updated_at)),
     ]);
     item.insert("username_lc".to_owned(), s(username_key(&u.username)));
+    item.insert("listed".to_owned(), s(LISTED));
     if is_searchable(u.role, u.status) {
         item.insert("directory".to_owned(), s(DIRECTORY));
     }
@@ -370,6 +379,7 @@ impl DynamoUserStore {
                     .map_err(AppError::internal)?,
             )
             .attribute_definitions(attr("directory")?)
+            .attribute_definitions(attr("listed")?)
             .key_schema(hash("pk")?)
             .global_secondary_indexes(index(UUID_INDEX, "uuid")?)
             .global_secondary_indexes(index(DEVICE_INDEX, "devicefingeruuid")?)
@@ -393,12 +403,51 @@ impl DynamoUserStore {
                     .build()
                     .map_err(AppError::internal)?,
             )
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(USERS_BY_ID_INDEX)
+                    .key_schema(hash("listed")?)
+                    .key_schema(
+                        KeySchemaElement::builder()
+                            .attribute_name("id")
+                            .key_type(KeyType::Range)
+                            .build()
+                            .map_err(AppError::internal)?,
+                    )
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::Include)
+                            .non_key_attributes("username_lc")
+                            .build(),
+                    )
+                    .build()
+                    .map_err(AppError::internal)?,
+            )
             .send()
             .await
             .map_err(|e| dynamo_error("CreateTable", e))?;
         enable_ttl(&self.client, &self.table).await
     }
+
+    /// A reference item (`user_id`) pointing at `user_id`: its conditional delete, else `None`.
+    async fn own_reference(&self, pk: String, user_id: i64) -> AppResult<Option<TransactWriteItem>> {
+        let item = self.get_item(pk.clone()).await?;
+        if item.and_then(|i| get_n(&i, "user_id")) != Some(user_id) {
+            return Ok(None);
+        }
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .condition_expression("user_id = :id")
+            .expression_attribute_values(":id", n(user_id))
+            .build()
+            .map_err(AppError::internal)?;
+        Ok(Some(TransactWriteItem::builder().delete(delete).build()))
+    }
 }
+
+/// Attempts of a user deletion whose references changed between their read and the write.
+const DELETE_ATTEMPTS: usize = 3;
 
 #[async_trait]
 impl UserStore for DynamoUserStore {
@@ -646,5 +695,146 @@ impl UserStore for DynamoUserStore {
                 _ => Err(dynamo_error("TransactWriteItems upgrade visitor", e)),
             },
         }
+    }
+
+    async fn list(&self, keyword_lc: Option<&str>, offset: usize, limit: usize) -> AppResult<UserPage> {
+        // The index holds only keys and `username_lc`, so counting every match reads about
+        // 30k entries per 1 MB page; the rows of the page are then read in one batch.
+        let mut count = 0u64;
+        let mut page_ids = Vec::with_capacity(limit);
+        let mut start: Option<Item> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(USERS_BY_ID_INDEX)
+                .key_condition_expression("listed = :l")
+                .expression_attribute_values(":l", s(LISTED))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start.take());
+            if let Some(keyword) = keyword_lc {
+                query = query
+                    .filter_expression("contains(username_lc, :kw)")
+                    .expression_attribute_values(":kw", s(keyword));
+            }
+            let out = query.send().await.map_err(|e| dynamo_error("Query users-by-id-index", e))?;
+            for item in out.items() {
+                if count >= offset as u64 && page_ids.len() < limit {
+                    page_ids.extend(get_n(item, "id"));
+                }
+                count += 1;
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let mut rows = self.get_many(&page_ids).await?;
+        rows.sort_by_key(|u| std::cmp::Reverse(u.id));
+        Ok(UserPage { count, rows })
+    }
+
+    async fn admin_update(&self, user: &User, edit: AdminEdit, at: i64) -> AppResult<Edited> {
+        let mut set = vec!["#un = :u", "username_lc = :lc", "updated_at = :t"];
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(user.id)))
+            // Renamed meanwhile: the reservation moved below would not be this user's.
+            .condition_expression("attribute_exists(pk) AND username_lc = :old")
+            .expression_attribute_names("#un", "username")
+            .expression_attribute_values(":u", s(&edit.username))
+            .expression_attribute_values(":lc", s(username_key(&edit.username)))
+            .expression_attribute_values(":old", s(username_key(&user.username)))
+            .expression_attribute_values(":t", n(at));
+        if let Some(hash) = edit.password {
+            set.push("#pw = :h");
+            update = update.expression_attribute_names("#pw", "password").expression_attribute_values(":h", s(hash));
+        }
+        if let Some(avatar) = edit.avatar {
+            set.push("avatar = :a");
+            update = update.expression_attribute_values(":a", s(avatar));
+        }
+        let update = update.update_expression(format!("SET {}", set.join(", "))).build().map_err(AppError::internal)?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        if username_key(&edit.username) != username_key(&user.username) {
+            items.push(put(
+                &self.table,
+                HashMap::from([("pk".to_owned(), s(username_pk(&edit.username))), ("user_id".to_owned(), n(user.id))]),
+                "attribute_not_exists(pk)",
+                None,
+            )?);
+            let release = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(username_pk(&user.username)))
+                .condition_expression("user_id = :id")
+                .expression_attribute_values(":id", n(user.id))
+                .build()
+                .map_err(AppError::internal)?;
+            items.push(TransactWriteItem::builder().delete(release).build());
+        }
+        match transact(&self.client, items).await {
+            Ok(_) => Ok(Edited::Updated),
+            Err(e) => match failed_conditions(&e) {
+                Some(failed) if failed.get(1) == Some(&true) => Ok(Edited::UsernameTaken),
+                Some(_) => Ok(Edited::NotFound),
+                None => Err(dynamo_error("TransactWriteItems admin update", e)),
+            },
+        }
+    }
+
+    async fn set_status(&self, user: &User, status: i64, at: i64) -> AppResult<bool> {
+        // The search directory lists enabled registered users only.
+        let directory = if is_searchable(user.role, status) { ", #d = :dir" } else { " REMOVE #d" };
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(user.id)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression(format!("SET #s = :s, updated_at = :t{directory}"))
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_names("#d", "directory")
+            .expression_attribute_values(":s", n(status))
+            .expression_attribute_values(":t", n(at));
+        if is_searchable(user.role, status) {
+            request = request.expression_attribute_values(":dir", s(DIRECTORY));
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(dynamo_error("UpdateItem status", e)),
+        }
+    }
+
+    async fn delete(&self, user: &User) -> AppResult<bool> {
+        for _ in 0..DELETE_ATTEMPTS {
+            let row = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(user_pk(user.id)))
+                .condition_expression("attribute_exists(pk)")
+                .build()
+                .map_err(AppError::internal)?;
+            let mut items = vec![TransactWriteItem::builder().delete(row).build()];
+            // Only references that are still this user's: a device rebound to a newer visitor
+            // keeps its binding. Each delete is conditioned on what was read.
+            let (name, device) = tokio::try_join!(self.own_reference(username_pk(&user.username), user.id), async {
+                match user.devicefingeruuid.as_str() {
+                    "" => Ok(None),
+                    device => self.own_reference(device_pk(device), user.id).await,
+                }
+            })?;
+            items.extend(name.into_iter().chain(device));
+            match transact(&self.client, items).await {
+                Ok(_) => return Ok(true),
+                Err(e) => match failed_conditions(&e) {
+                    Some(failed) if failed.first() == Some(&true) => return Ok(false),
+                    // A reference changed after it was read: read them again.
+                    Some(_) => continue,
+                    None => return Err(dynamo_error("TransactWriteItems delete user", e)),
+                },
+            }
+        }
+        Err(AppError::internal("dynamodb: the user's references kept changing during its deletion"))
     }
 }

@@ -77,6 +77,8 @@ fn member_item(m: &GroupMember) -> Item {
             ("id", n(m.id)),
             ("group_id", n(m.group_id)),
             ("user_id", n(m.user_id)),
+            // The member, for the `uid-index` (spec 7.7).
+            ("uid", n(m.user_id)),
             ("nickname", s(&m.nickname)),
             ("avatar", s(&m.avatar)),
             ("status", n(m.status)),
@@ -506,5 +508,23 @@ impl GroupStore for DynamoGroupStore {
         }
         // A member who joined while this ran is not left behind.
         self.sweep_members(group_id).await
+    }
+
+    async fn memberships_of(&self, user_id: i64) -> AppResult<Vec<GroupMember>> {
+        // Active memberships from the (strongly consistent) index partition, pending ones too
+        // from the `uid-index`; each row is then read consistently.
+        let index = format!("MYGROUP#{user_id}");
+        let (active, naming) = tokio::try_join!(self.query_all(&index, None), self.social.items_naming(user_id))?;
+        let mut groups: Vec<i64> = active.iter().filter_map(|i| get_n(i, "group_id")).collect();
+        groups.extend(
+            naming
+                .iter()
+                .filter(|(_, sk)| sk.starts_with(MEMBER_PREFIX))
+                .filter_map(|(pk, _)| pk.strip_prefix("GROUP#")?.parse::<i64>().ok()),
+        );
+        groups.sort_unstable();
+        groups.dedup();
+        let rows = self.batch_get(groups.into_iter().map(|g| member_key(g, user_id)).collect()).await?;
+        rows.iter().map(member_of).collect()
     }
 }

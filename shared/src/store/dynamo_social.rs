@@ -5,14 +5,20 @@
 //!   written in the same transaction as the application, so duplicates are refused atomically.
 //! * `OFFLINE#<user>` / `<ms>#<random>`: a queued message, expiring through TTL.
 //! * `COUNTER#<entity>` / `#`: id counters.
+//!
+//! Items that name a user outside their own partition key carry that user's id as `uid`
+//! (applications and reservations: the applicant; friend rows: the friend; group member rows: the
+//! member; sent-message log entries: the sender). The sparse `uid-index` (keys only) finds them
+//! all, so deleting a user (spec 7.7) never scans the table.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, KeySchemaElement, KeyType, PutRequest,
-    ReturnValue, ScalarAttributeType, Select, TransactWriteItem, Update, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, PutRequest, ReturnValue, ScalarAttributeType, Select, TransactWriteItem,
+    Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
@@ -31,6 +37,8 @@ use crate::social::{Application, Friend, AGREE, IGNORE, PENDING, REFUSE};
 pub const OFFLINE_RETENTION_SECS: i64 = 30 * 24 * 3600;
 /// BatchWriteItem's limit.
 const BATCH: usize = 25;
+/// Keys-only index of the items that name a user (`uid`).
+pub const UID_INDEX: &str = "uid-index";
 
 pub(super) fn padded(n: i64) -> String {
     format!("{n:020}")
@@ -69,12 +77,12 @@ fn json<T: serde::Serialize>(value: &T) -> AppResult<AttributeValue> {
 fn application_item(app: &Application) -> AppResult<Item> {
     Ok(with(
         application_key(app.friend_id, app.id),
-        [("row", json(app)?), ("status", s(&app.status)), ("from_id", n(app.user_id))],
+        [("row", json(app)?), ("status", s(&app.status)), ("from_id", n(app.user_id)), ("uid", n(app.user_id))],
     ))
 }
 
 fn friend_item(row: &Friend) -> AppResult<Item> {
-    Ok(with(friend_key(row.user_id, row.friend_id), [("row", json(row)?)]))
+    Ok(with(friend_key(row.user_id, row.friend_id), [("row", json(row)?), ("uid", n(row.friend_id))]))
 }
 
 fn tx_delete(table: &str, key: Item, condition: Option<(&str, Item)>) -> AppResult<TransactWriteItem> {
@@ -100,28 +108,71 @@ impl DynamoSocialStore {
         DynamoSocialStore { client, table: table.into() }
     }
 
-    /// Creates the table (`pk` + `sk`, TTL) when it does not exist (chat-local, tests).
+    /// Creates the table (`pk` + `sk`, `uid-index`, TTL) when it does not exist (chat-local, tests).
     /// Deployed stacks get the same table from template.yaml.
     pub async fn create_table_if_missing(&self) -> AppResult<()> {
         if self.client.describe_table().table_name(&self.table).send().await.is_ok() {
             return Ok(());
         }
-        let attr = |name: &str| {
-            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
-        };
+        let attr = |name: &str, kind| AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build();
         let key_part = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+        let uid_index = GlobalSecondaryIndex::builder()
+            .index_name(UID_INDEX)
+            .key_schema(key_part("uid", KeyType::Hash).map_err(AppError::internal)?)
+            .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+            .build()
+            .map_err(AppError::internal)?;
         self.client
             .create_table()
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("pk").map_err(AppError::internal)?)
-            .attribute_definitions(attr("sk").map_err(AppError::internal)?)
+            .attribute_definitions(attr("pk", ScalarAttributeType::S).map_err(AppError::internal)?)
+            .attribute_definitions(attr("sk", ScalarAttributeType::S).map_err(AppError::internal)?)
+            .attribute_definitions(attr("uid", ScalarAttributeType::N).map_err(AppError::internal)?)
             .key_schema(key_part("pk", KeyType::Hash).map_err(AppError::internal)?)
             .key_schema(key_part("sk", KeyType::Range).map_err(AppError::internal)?)
+            .global_secondary_indexes(uid_index)
             .send()
             .await
             .map_err(|e| dynamo_error("CreateTable", e))?;
         enable_ttl(&self.client, &self.table).await
+    }
+
+    /// The keys (`pk`, `sk`) of every item that names `user_id` as its `uid` (spec 7.7).
+    pub(super) async fn items_naming(&self, user_id: i64) -> AppResult<Vec<(String, String)>> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(UID_INDEX)
+                .key_condition_expression("uid = :u")
+                .expression_attribute_values(":u", n(user_id))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| dynamo_error("Query uid-index", e))?;
+            keys.extend(out.items().iter().filter_map(|i| Some((get_s(i, "pk")?, get_s(i, "sk")?))));
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+
+    /// The keys of every item of a partition.
+    async fn partition_keys(&self, pk: String) -> AppResult<Vec<(String, String)>> {
+        let items = self.query_partition(pk.clone(), true, usize::MAX).await?;
+        Ok(items.iter().filter_map(|i| get_s(i, "sk")).map(|sk| (pk.clone(), sk)).collect())
+    }
+
+    /// Deletes the items at `keys`, each once.
+    pub(super) async fn delete_keys(&self, mut keys: Vec<(String, String)>) -> AppResult<()> {
+        keys.sort();
+        keys.dedup();
+        self.batch_delete(keys.into_iter().map(|(pk, sk)| key(pk, sk)).collect()).await
     }
 
     /// Reserves `count` consecutive ids of a counter; returns the first.
@@ -249,7 +300,7 @@ impl SocialStore for DynamoSocialStore {
         let items = vec![
             put(
                 &self.table,
-                with(pair_key(user_id, friend_id), [("app_id", n(id))]),
+                with(pair_key(user_id, friend_id), [("app_id", n(id)), ("uid", n(user_id))]),
                 "attribute_not_exists(pk)",
                 None,
             )?,
@@ -418,6 +469,34 @@ impl SocialStore for DynamoSocialStore {
         }
         self.batch_delete(doomed).await
     }
+
+    async fn purge_user(&self, user_id: i64) -> AppResult<()> {
+        let mine = format!("FRIEND#{user_id}");
+        let (friend_rows, applications, naming) = tokio::try_join!(
+            self.query_partition(mine.clone(), true, usize::MAX),
+            self.query_partition(format!("APPLY#{user_id}"), true, usize::MAX),
+            self.items_naming(user_id),
+        )?;
+        let mut doomed = Vec::new();
+        for row in &friend_rows {
+            let Some(sk) = get_s(row, "sk") else { continue };
+            // The other direction too, even if the index has not caught up with it yet.
+            if let Ok(friend) = sk.parse::<i64>() {
+                doomed.push((format!("FRIEND#{friend}"), padded(user_id)));
+            }
+            doomed.push((mine.clone(), sk));
+        }
+        for app in &applications {
+            let Some(sk) = get_s(app, "sk") else { continue };
+            if let Some(from) = get_n(app, "from_id") {
+                doomed.push((format!("PAIR#{from}#{user_id}"), "#".to_owned()));
+            }
+            doomed.push((format!("APPLY#{user_id}"), sk));
+        }
+        let social = ["FRIEND#", "APPLY#", "PAIR#"];
+        doomed.extend(naming.into_iter().filter(|(pk, _)| social.iter().any(|p| pk.starts_with(p))));
+        self.delete_keys(doomed).await
+    }
 }
 
 /// The offline queue lives in the social table and shares its query and batch helpers.
@@ -502,6 +581,11 @@ impl OfflineQueue for DynamoOfflineQueue {
     async fn remove(&self, user_id: i64, keys: &[String]) -> AppResult<()> {
         self.store.batch_delete(keys.iter().map(|k| key(format!("OFFLINE#{user_id}"), k.clone())).collect()).await
     }
+
+    async fn clear(&self, user_id: i64) -> AppResult<()> {
+        let keys = self.store.partition_keys(format!("OFFLINE#{user_id}")).await?;
+        self.store.delete_keys(keys).await
+    }
 }
 
 /// [`MessageLog`] in the social table: `SENT#<sender>#<chatType>#<to_id>` / `<message id>`, holding
@@ -543,6 +627,7 @@ impl MessageLog for DynamoMessageLog {
             sent_key(message.sender, &message.chat_type, message.to_id, &message.id),
             [
                 ("row", json(message)?),
+                ("uid", n(message.sender)),
                 ("revoked", AttributeValue::Bool(message.revoked)),
                 ("queued", AttributeValue::L(Vec::new())),
                 (TTL_ATTRIBUTE, n(message.create_time / 1000 + SENT_LOG_RETENTION_SECS)),
@@ -638,5 +723,12 @@ impl MessageLog for DynamoMessageLog {
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
             Err(e) => Err(dynamo_error("UpdateItem sent revoke", e)),
         }
+    }
+
+    async fn forget_sender(&self, sender: i64) -> AppResult<()> {
+        let prefix = format!("SENT#{sender}#");
+        let keys =
+            self.store.items_naming(sender).await?.into_iter().filter(|(pk, _)| pk.starts_with(&prefix)).collect();
+        self.store.delete_keys(keys).await
     }
 }

@@ -11,8 +11,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 use serde_json::Value;
 
 use super::{
-    queue_key, token_key, Created, Decided, DeviceBinding, FriendRemarks, LoginUpdate, OfflineQueue, ProfileChange,
-    SessionCache, SocialStore, Upgraded, UserStore, SEARCH_BUDGET,
+    queue_key, token_key, AdminEdit, Created, Decided, DeviceBinding, Edited, FriendRemarks, LoginUpdate, OfflineQueue,
+    ProfileChange, SessionCache, SocialStore, Upgraded, UserPage, UserStore, SEARCH_BUDGET,
 };
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult};
@@ -64,6 +64,8 @@ impl EmbeddedDb {
             txn.open_table(super::embedded_group::GROUPS).map_err(db_error)?;
             txn.open_table(super::embedded_group::GROUP_MEMBERS).map_err(db_error)?;
             txn.open_table(super::embedded_group::USER_GROUPS).map_err(db_error)?;
+            txn.open_table(super::embedded_manager::MANAGERS).map_err(db_error)?;
+            txn.open_table(super::embedded_manager::MANAGER_NAMES).map_err(db_error)?;
         }
         txn.commit().map_err(db_error)?;
         Ok(EmbeddedDb(Arc::new(db)))
@@ -307,6 +309,110 @@ impl UserStore for EmbeddedUserStore {
                 upgraded
                     .map(|u| Upgraded::Upgraded(Box::new(u)))
                     .ok_or_else(|| AppError::internal("embedded store: user vanished"))
+            })
+            .await
+    }
+
+    async fn list(&self, keyword_lc: Option<&str>, offset: usize, limit: usize) -> AppResult<UserPage> {
+        let keyword = keyword_lc.map(str::to_owned);
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read().map_err(db_error)?;
+                let users = txn.open_table(USERS).map_err(db_error)?;
+                let mut page = UserPage::default();
+                for entry in users.iter().map_err(db_error)?.rev() {
+                    let (_, json) = entry.map_err(db_error)?;
+                    let user = decode(json.value())?;
+                    if keyword.as_ref().is_some_and(|k| !username_key(&user.username).contains(k.as_str())) {
+                        continue;
+                    }
+                    if page.count >= offset as u64 && page.rows.len() < limit {
+                        page.rows.push(user);
+                    }
+                    page.count += 1;
+                }
+                Ok(page)
+            })
+            .await
+    }
+
+    async fn admin_update(&self, user: &User, edit: AdminEdit, at: i64) -> AppResult<Edited> {
+        let (id, old_key) = (user.id, username_key(&user.username));
+        self.db
+            .write(move |txn| {
+                let current = {
+                    let users = txn.open_table(USERS).map_err(db_error)?;
+                    let found = users.get(id as u64).map_err(db_error)?;
+                    found.map(|g| decode(g.value())).transpose()?
+                };
+                if current.is_none_or(|u| username_key(&u.username) != old_key) {
+                    return Ok(Edited::NotFound);
+                }
+                let new_key = username_key(&edit.username);
+                if new_key != old_key {
+                    let mut usernames = txn.open_table(USERNAMES).map_err(db_error)?;
+                    if usernames.get(new_key.as_str()).map_err(db_error)?.is_some() {
+                        return Ok(Edited::UsernameTaken);
+                    }
+                    usernames.insert(new_key.as_str(), id as u64).map_err(db_error)?;
+                    usernames.remove(old_key.as_str()).map_err(db_error)?;
+                }
+                update_user(txn, id, |u| {
+                    u.username = edit.username;
+                    if let Some(hash) = edit.password {
+                        u.password = hash;
+                    }
+                    if let Some(avatar) = edit.avatar {
+                        u.avatar = avatar;
+                    }
+                    u.updated_at = at;
+                })?;
+                Ok(Edited::Updated)
+            })
+            .await
+    }
+
+    async fn set_status(&self, user: &User, status: i64, at: i64) -> AppResult<bool> {
+        let id = user.id;
+        self.db
+            .write(move |txn| {
+                let updated = update_user(txn, id, |u| {
+                    u.status = status;
+                    u.updated_at = at;
+                })?;
+                Ok(updated.is_some())
+            })
+            .await
+    }
+
+    async fn delete(&self, user: &User) -> AppResult<bool> {
+        let id = user.id as u64;
+        self.db
+            .write(move |txn| {
+                let Some(current) = txn
+                    .open_table(USERS)
+                    .map_err(db_error)?
+                    .remove(id)
+                    .map_err(db_error)?
+                    .map(|g| decode(g.value()))
+                    .transpose()?
+                else {
+                    return Ok(false);
+                };
+                // References go only if they are still this user's.
+                let remove_own = |table: TableDefinition<&str, u64>, key: &str| -> AppResult<()> {
+                    let mut refs = txn.open_table(table).map_err(db_error)?;
+                    if refs.get(key).map_err(db_error)?.is_some_and(|g| g.value() == id) {
+                        refs.remove(key).map_err(db_error)?;
+                    }
+                    Ok(())
+                };
+                remove_own(USERNAMES, &username_key(&current.username))?;
+                remove_own(UUIDS, &current.uuid)?;
+                if !current.devicefingeruuid.is_empty() {
+                    remove_own(DEVICES, &current.devicefingeruuid)?;
+                }
+                Ok(true)
             })
             .await
     }
@@ -654,6 +760,33 @@ impl SocialStore for EmbeddedSocialStore {
             })
             .await
     }
+
+    async fn purge_user(&self, user_id: i64) -> AppResult<()> {
+        if user_id <= 0 {
+            return Ok(());
+        }
+        let me = user_id as u64;
+        self.db
+            .write(move |txn| {
+                // Every row with me on either side goes.
+                txn.open_table(FRIENDS)
+                    .map_err(db_error)?
+                    .retain(|(owner, friend), _| owner != me && friend != me)
+                    .map_err(db_error)?;
+                txn.open_table(APPLICATION_PAIRS)
+                    .map_err(db_error)?
+                    .retain(|(from, to), _| from != me && to != me)
+                    .map_err(db_error)?;
+                txn.open_table(APPLICATIONS)
+                    .map_err(db_error)?
+                    .retain(|(to, _), json| {
+                        to != me && from_json::<Application>(json).map_or(true, |a| a.user_id as u64 != me)
+                    })
+                    .map_err(db_error)?;
+                Ok(())
+            })
+            .await
+    }
 }
 
 /// [`OfflineQueue`] on the embedded database.
@@ -727,6 +860,17 @@ impl OfflineQueue for EmbeddedOfflineQueue {
                 for key in &keys {
                     queue.remove((user_id as u64, key.as_str())).map_err(db_error)?;
                 }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn clear(&self, user_id: i64) -> AppResult<()> {
+        let user = user_id as u64;
+        self.db
+            .write(move |txn| {
+                let mut queue = txn.open_table(OFFLINE).map_err(db_error)?;
+                queue.retain_in((user, "")..(user + 1, ""), |_, _| false).map_err(db_error)?;
                 Ok(())
             })
             .await

@@ -284,4 +284,26 @@ impl GroupStore for EmbeddedGroupStore {
             })
             .await
     }
+
+    async fn memberships_of(&self, user_id: i64) -> AppResult<Vec<GroupMember>> {
+        if user_id <= 0 {
+            return Ok(Vec::new());
+        }
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read().map_err(db_error)?;
+                let table = txn.open_table(GROUP_MEMBERS).map_err(db_error)?;
+                // Pending rows have no index entry, so every member row is looked at; fine at
+                // chat-local's scale.
+                let mut rows = Vec::new();
+                for entry in table.iter().map_err(db_error)? {
+                    let (key, json) = entry.map_err(db_error)?;
+                    if key.value().1 == user_id as u64 {
+                        rows.push(from_json::<GroupMember>(json.value())?);
+                    }
+                }
+                Ok(rows)
+            })
+            .await
+    }
 }

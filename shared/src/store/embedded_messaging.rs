@@ -74,6 +74,13 @@ impl ConnectionRegistry for EmbeddedConnectionRegistry {
     async fn all_connections(&self) -> AppResult<Vec<Connection>> {
         Ok(self.live())
     }
+
+    async fn unregister_user(&self, user_id: i64) -> AppResult<usize> {
+        let mut map = self.connections.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = map.len();
+        map.retain(|_, (c, _)| c.user_id != user_id);
+        Ok(before - map.len())
+    }
 }
 
 /// [`MessageLog`] on the embedded database; entries older than the retention are ignored.
@@ -181,5 +188,27 @@ impl MessageLog for EmbeddedMessageLog {
 
     async fn mark_revoked(&self, message: &SentMessage) -> AppResult<bool> {
         self.update(message, |entry| !std::mem::replace(&mut entry.revoked, true)).await
+    }
+
+    async fn forget_sender(&self, sender: i64) -> AppResult<()> {
+        let prefix = format!("{sender}#");
+        self.db
+            .write(move |txn| {
+                let mut table = txn.open_table(SENT).map_err(db_error)?;
+                let mut doomed = Vec::new();
+                for entry in table.range((prefix.as_str(), "")..).map_err(db_error)? {
+                    let (k, _) = entry.map_err(db_error)?;
+                    let (conversation, id) = k.value();
+                    if !conversation.starts_with(&prefix) {
+                        break;
+                    }
+                    doomed.push((conversation.to_owned(), id.to_owned()));
+                }
+                for (conversation, id) in &doomed {
+                    table.remove((conversation.as_str(), id.as_str())).map_err(db_error)?;
+                }
+                Ok(())
+            })
+            .await
     }
 }

@@ -6,14 +6,17 @@ use crate::error::AppResult;
 use serde_json::Value;
 
 use crate::group::{Group, GroupMember};
+use crate::manager::{Manager, NewManager};
 use crate::model::{DeviceStats, NewUser, Role, User, UserSummary};
 use crate::social::{Application, Friend};
 
 pub mod dynamo;
 pub mod dynamo_group;
+pub mod dynamo_manager;
 pub mod dynamo_social;
 pub mod embedded;
 pub mod embedded_group;
+pub mod embedded_manager;
 pub mod embedded_messaging;
 pub mod redis;
 
@@ -68,6 +71,34 @@ pub enum Upgraded {
     NotAnActiveVisitor,
 }
 
+/// One page of the admin's user list (spec 7.2).
+#[derive(Debug, Clone, Default)]
+pub struct UserPage {
+    /// Every user that matches, on all pages.
+    pub count: u64,
+    /// The page, newest first.
+    pub rows: Vec<User>,
+}
+
+/// What an admin edit writes (spec 7.6): the username always, password and avatar when given.
+#[derive(Debug, Clone)]
+pub struct AdminEdit {
+    pub username: String,
+    /// A new password hash.
+    pub password: Option<String>,
+    pub avatar: Option<String>,
+}
+
+/// Outcome of an admin edit.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Edited {
+    Updated,
+    /// The user is gone, or was renamed since it was read.
+    NotFound,
+    /// Another user holds the new username (case-insensitively).
+    UsernameTaken,
+}
+
 /// Durable user accounts (DynamoDB in AWS).
 #[async_trait]
 pub trait UserStore: Send + Sync {
@@ -89,6 +120,29 @@ pub trait UserStore: Send + Sync {
     async fn search(&self, keyword_lc: &str, exclude: i64, limit: usize) -> AppResult<Vec<UserSummary>>;
     /// Turns an active visitor into a registered user with new credentials, moving its username reservation.
     async fn upgrade_visitor(&self, user: &User, username: &str, password_hash: &str, at: i64) -> AppResult<Upgraded>;
+    /// All users (both roles, any status) whose lower-case username contains `keyword_lc` (every
+    /// user when `None`), newest first: their count and the `limit` after `offset`.
+    async fn list(&self, keyword_lc: Option<&str>, offset: usize, limit: usize) -> AppResult<UserPage>;
+    /// Applies an admin edit to `user` as read, moving its username reservation when the name changes.
+    async fn admin_update(&self, user: &User, edit: AdminEdit, at: i64) -> AppResult<Edited>;
+    /// Sets the status (1 enabled, 0 disabled); `false` when the user does not exist.
+    async fn set_status(&self, user: &User, status: i64, at: i64) -> AppResult<bool>;
+    /// Deletes the user row with its username reservation and (if still its own) device binding,
+    /// all or nothing; `false` when it was already gone.
+    async fn delete(&self, user: &User) -> AppResult<bool>;
+}
+
+/// The admins of the management API (spec 7.1), kept apart from chat users.
+#[async_trait]
+pub trait ManagerStore: Send + Sync {
+    /// Creates the first manager unless a manager was bootstrapped before (then `None`);
+    /// atomic, so concurrent bootstraps create one.
+    async fn bootstrap(&self, manager: NewManager) -> AppResult<Option<Manager>>;
+    async fn get(&self, id: i64) -> AppResult<Option<Manager>>;
+    /// Case-insensitive lookup.
+    async fn find_by_username(&self, username: &str) -> AppResult<Option<Manager>>;
+    /// Replaces the password hash (legacy upgrade on login, spec 2.4).
+    async fn set_password(&self, id: i64, hash: &str, at: i64) -> AppResult<()>;
 }
 
 /// Short-lived shared state (Redis in AWS): current tokens and rate-limit counters.
@@ -102,6 +156,7 @@ pub trait SessionCache: Send + Sync {
     async fn hit(&self, key: &str, window_secs: u64) -> AppResult<u64>;
     /// The counter's value in its current window (0 when none).
     async fn count(&self, key: &str) -> AppResult<u64>;
+    /// Deletes a counter or value (e.g. `admin_token_<id>` on admin logout).
     async fn reset(&self, key: &str) -> AppResult<()>;
     /// Sets a plain value with a lifetime (e.g. `user:modify:<id>`).
     async fn set_value(&self, key: &str, value: &str, ttl_secs: u64) -> AppResult<()>;
@@ -158,6 +213,9 @@ pub trait SocialStore: Send + Sync {
     async fn update_friend(&self, row: &Friend) -> AppResult<()>;
     /// Deletes both rows of a pair and every application between them, so they may apply again.
     async fn unfriend(&self, a: i64, b: i64) -> AppResult<()>;
+    /// Deletes every friend row, application and pair reservation the user is part of, on
+    /// either side (spec 7.7).
+    async fn purge_user(&self, user_id: i64) -> AppResult<()>;
 }
 
 /// Durable per-user queue of messages not yet delivered (spec 6.7), oldest first.
@@ -175,6 +233,8 @@ pub trait OfflineQueue: Send + Sync {
     /// Up to `limit` queued messages with the keys that remove them.
     async fn peek(&self, user_id: i64, limit: usize) -> AppResult<Vec<(String, Value)>>;
     async fn remove(&self, user_id: i64, keys: &[String]) -> AppResult<()>;
+    /// Deletes the user's whole queue.
+    async fn clear(&self, user_id: i64) -> AppResult<()>;
 }
 
 /// A registered WebSocket connection (spec 6.3.2).
@@ -203,6 +263,8 @@ pub trait ConnectionRegistry: Send + Sync {
     async fn current_connections(&self, user_ids: &[i64]) -> AppResult<Vec<Connection>>;
     /// Every live registered connection (the keepalive's list).
     async fn all_connections(&self) -> AppResult<Vec<Connection>>;
+    /// Removes every connection of the user; returns how many there were.
+    async fn unregister_user(&self, user_id: i64) -> AppResult<usize>;
 }
 
 /// How long the sent-message log remembers a message (revoke window and stranger limits).
@@ -236,6 +298,8 @@ pub trait MessageLog: Send + Sync {
     async fn has_sent_single(&self, sender: i64, to_id: i64) -> AppResult<bool>;
     /// Marks the entry revoked; `false` if it already was (or vanished), so only one revoke acts.
     async fn mark_revoked(&self, message: &SentMessage) -> AppResult<bool>;
+    /// Deletes every entry `sender` sent.
+    async fn forget_sender(&self, sender: i64) -> AppResult<()>;
 }
 
 /// A queue key that sorts by enqueue time: zero-padded milliseconds, a sequence number that keeps
@@ -351,4 +415,6 @@ pub trait GroupStore: Send + Sync {
     async fn remove_member(&self, group_id: i64, user_id: i64) -> AppResult<()>;
     /// Deletes the group and every member row.
     async fn dissolve(&self, group_id: i64) -> AppResult<()>;
+    /// Every member row of the user (active and pending), in any group.
+    async fn memberships_of(&self, user_id: i64) -> AppResult<Vec<GroupMember>>;
 }

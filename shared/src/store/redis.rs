@@ -202,4 +202,17 @@ impl ConnectionRegistry for RedisSessionCache {
         let found: Vec<Option<String>> = pipe.query_async(&mut redis).await.map_err(redis_error)?;
         Ok(found.into_iter().flatten().filter_map(|json| serde_json::from_str(&json).ok()).collect())
     }
+
+    async fn unregister_user(&self, user_id: i64) -> AppResult<usize> {
+        let mut redis = self.conn.clone();
+        let user_key = user_conns_key(user_id);
+        let ids: Vec<String> = redis.hkeys(&user_key).await.map_err(redis_error)?;
+        let mut pipe = redis::pipe();
+        pipe.del(&user_key).ignore();
+        for id in &ids {
+            pipe.del(conn_key(id)).ignore().zrem(ALL_CONNS, id).ignore();
+        }
+        pipe.query_async::<()>(&mut redis).await.map_err(redis_error)?;
+        Ok(ids.len())
+    }
 }
