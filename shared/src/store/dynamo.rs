@@ -280,6 +280,34 @@ pub(crate) fn failed_conditions(
     }
 }
 
+/// Next value of the counter `COUNTER#<entity>` of a table keyed by `pk` only.
+pub(crate) async fn next_counter(client: &Client, table: &str, entity: &str) -> AppResult<i64> {
+    let out = client
+        .update_item()
+        .table_name(table)
+        .key("pk", s(format!("COUNTER#{entity}")))
+        .update_expression("ADD n :one")
+        .expression_attribute_values(":one", n(1))
+        .return_values(ReturnValue::UpdatedNew)
+        .send()
+        .await
+        .map_err(|e| dynamo_error("UpdateItem counter", e))?;
+    out.attributes().and_then(|a| get_n(a, "n")).ok_or_else(|| AppError::internal("dynamodb: counter without n"))
+}
+
+/// A strongly consistent read of the item `pk` of a table keyed by `pk` only.
+pub(crate) async fn get_by_pk(client: &Client, table: &str, pk: String) -> AppResult<Option<Item>> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .key("pk", s(pk))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| dynamo_error("GetItem", e))?;
+    Ok(out.item)
+}
+
 /// A conditional Put inside a transaction.
 pub(crate) fn put(table: &str, item: Item, condition: &str, values: Option<Item>) -> AppResult<TransactWriteItem> {
     let put = Put::builder()
@@ -305,31 +333,11 @@ impl DynamoUserStore {
 
     /// Next value of a per-entity counter (ids are never reused).
     async fn next_id(&self, entity: &str) -> AppResult<i64> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("COUNTER#{entity}")))
-            .update_expression("ADD n :one")
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("UpdateItem counter", e))?;
-        out.attributes().and_then(|a| get_n(a, "n")).ok_or_else(|| AppError::internal("dynamodb: counter without n"))
+        next_counter(&self.client, &self.table, entity).await
     }
 
     async fn get_item(&self, pk: String) -> AppResult<Option<Item>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("GetItem", e))?;
-        Ok(out.item)
+        get_by_pk(&self.client, &self.table, pk).await
     }
 
     /// Follows a `user_id` reference item to its user.
@@ -429,12 +437,8 @@ impl DynamoUserStore {
         enable_ttl(&self.client, &self.table).await
     }
 
-    /// A reference item (`user_id`) pointing at `user_id`: its conditional delete, else `None`.
-    async fn own_reference(&self, pk: String, user_id: i64) -> AppResult<Option<TransactWriteItem>> {
-        let item = self.get_item(pk.clone()).await?;
-        if item.and_then(|i| get_n(&i, "user_id")) != Some(user_id) {
-            return Ok(None);
-        }
+    /// The transaction item deleting the reference item `pk` if it still points at `user_id`.
+    fn release(&self, pk: String, user_id: i64) -> AppResult<TransactWriteItem> {
         let delete = Delete::builder()
             .table_name(&self.table)
             .key("pk", s(pk))
@@ -442,7 +446,32 @@ impl DynamoUserStore {
             .expression_attribute_values(":id", n(user_id))
             .build()
             .map_err(AppError::internal)?;
-        Ok(Some(TransactWriteItem::builder().delete(delete).build()))
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// The items moving `user`'s username reservation to `username` (none when only the case
+    /// changes): the new one (item 1 of the caller's transaction after its update, failing when
+    /// taken) and the release of the old one.
+    fn move_reservation(&self, user: &User, username: &str) -> AppResult<Vec<TransactWriteItem>> {
+        if username_key(username) == username_key(&user.username) {
+            return Ok(Vec::new());
+        }
+        let reserve = put(
+            &self.table,
+            HashMap::from([("pk".to_owned(), s(username_pk(username))), ("user_id".to_owned(), n(user.id))]),
+            "attribute_not_exists(pk)",
+            None,
+        )?;
+        Ok(vec![reserve, self.release(username_pk(&user.username), user.id)?])
+    }
+
+    /// A reference item (`user_id`) pointing at `user_id`: its conditional delete, else `None`.
+    async fn own_reference(&self, pk: String, user_id: i64) -> AppResult<Option<TransactWriteItem>> {
+        let item = self.get_item(pk.clone()).await?;
+        if item.and_then(|i| get_n(&i, "user_id")) != Some(user_id) {
+            return Ok(None);
+        }
+        self.release(pk, user_id).map(Some)
     }
 }
 
@@ -663,22 +692,7 @@ impl UserStore for DynamoUserStore {
             .build()
             .map_err(AppError::internal)?;
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        if username_key(username) != username_key(&user.username) {
-            items.push(put(
-                &self.table,
-                HashMap::from([("pk".to_owned(), s(username_pk(username))), ("user_id".to_owned(), n(user.id))]),
-                "attribute_not_exists(pk)",
-                None,
-            )?);
-            let release = Delete::builder()
-                .table_name(&self.table)
-                .key("pk", s(username_pk(&user.username)))
-                .condition_expression("user_id = :id")
-                .expression_attribute_values(":id", n(user.id))
-                .build()
-                .map_err(AppError::internal)?;
-            items.push(TransactWriteItem::builder().delete(release).build());
-        }
+        items.extend(self.move_reservation(user, username)?);
         match transact(&self.client, items).await {
             Ok(_) => {
                 let mut upgraded = user.clone();
@@ -757,22 +771,7 @@ impl UserStore for DynamoUserStore {
         }
         let update = update.update_expression(format!("SET {}", set.join(", "))).build().map_err(AppError::internal)?;
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        if username_key(&edit.username) != username_key(&user.username) {
-            items.push(put(
-                &self.table,
-                HashMap::from([("pk".to_owned(), s(username_pk(&edit.username))), ("user_id".to_owned(), n(user.id))]),
-                "attribute_not_exists(pk)",
-                None,
-            )?);
-            let release = Delete::builder()
-                .table_name(&self.table)
-                .key("pk", s(username_pk(&user.username)))
-                .condition_expression("user_id = :id")
-                .expression_attribute_values(":id", n(user.id))
-                .build()
-                .map_err(AppError::internal)?;
-            items.push(TransactWriteItem::builder().delete(release).build());
-        }
+        items.extend(self.move_reservation(user, &edit.username)?);
         match transact(&self.client, items).await {
             Ok(_) => Ok(Edited::Updated),
             Err(e) => match failed_conditions(&e) {

@@ -8,12 +8,12 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use aws_sdk_dynamodb::Client;
 
-use super::dynamo::{dynamo_error, failed_conditions, get_n, get_s, n, put, s, transact, Item};
+use super::dynamo::{
+    dynamo_error, failed_conditions, get_by_pk, get_n, get_s, n, next_counter, put, s, transact, Item,
+};
 use super::ManagerStore;
 use crate::error::{AppError, AppResult};
 use crate::manager::{Manager, NewManager};
@@ -93,16 +93,7 @@ impl DynamoManagerStore {
     }
 
     async fn get_item(&self, pk: String) -> AppResult<Option<Item>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("GetItem manager", e))?;
-        Ok(out.item)
+        get_by_pk(&self.client, &self.table, pk).await
     }
 }
 
@@ -113,18 +104,7 @@ impl ManagerStore for DynamoManagerStore {
         if self.get_item("BOOTSTRAP".to_owned()).await?.is_some() {
             return Ok(None);
         }
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s("COUNTER#manager"))
-            .update_expression("ADD n :one")
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("UpdateItem manager counter", e))?;
-        let id = out.attributes().and_then(|a| get_n(a, "n")).ok_or_else(|| AppError::internal("counter without n"))?;
+        let id = next_counter(&self.client, &self.table, "manager").await?;
         let manager = manager.into_manager(id);
         let reference = |pk: String| HashMap::from([("pk".to_owned(), s(pk)), ("manager_id".to_owned(), n(id))]);
         let items = vec![

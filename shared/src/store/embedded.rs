@@ -134,6 +134,22 @@ fn update_user(txn: &WriteTransaction, id: i64, change: impl FnOnce(&mut User)) 
     Ok(Some(user))
 }
 
+/// Moves user `id`'s username reservation from `old_key` to `username`'s; `false` (and nothing
+/// changed) when another user holds that name. A change of case only keeps the reservation.
+fn move_username(txn: &WriteTransaction, id: i64, old_key: &str, username: &str) -> AppResult<bool> {
+    let new_key = username_key(username);
+    if new_key == old_key {
+        return Ok(true);
+    }
+    let mut usernames = txn.open_table(USERNAMES).map_err(db_error)?;
+    if usernames.get(new_key.as_str()).map_err(db_error)?.is_some() {
+        return Ok(false);
+    }
+    usernames.insert(new_key.as_str(), id as u64).map_err(db_error)?;
+    usernames.remove(old_key).map_err(db_error)?;
+    Ok(true)
+}
+
 /// [`UserStore`] on the embedded database.
 #[derive(Clone)]
 pub struct EmbeddedUserStore {
@@ -290,14 +306,8 @@ impl UserStore for EmbeddedUserStore {
                 if !current.is_some_and(|u| u.role == Role::Visitor && u.is_active()) {
                     return Ok(Upgraded::NotAnActiveVisitor);
                 }
-                let new_key = username_key(&username);
-                if new_key != old_key {
-                    let mut usernames = txn.open_table(USERNAMES).map_err(db_error)?;
-                    if usernames.get(new_key.as_str()).map_err(db_error)?.is_some() {
-                        return Ok(Upgraded::UsernameTaken);
-                    }
-                    usernames.insert(new_key.as_str(), id as u64).map_err(db_error)?;
-                    usernames.remove(old_key.as_str()).map_err(db_error)?;
+                if !move_username(txn, id, &old_key, &username)? {
+                    return Ok(Upgraded::UsernameTaken);
                 }
                 let upgraded = update_user(txn, id, |u| {
                     u.username = username;
@@ -348,14 +358,8 @@ impl UserStore for EmbeddedUserStore {
                 if current.is_none_or(|u| username_key(&u.username) != old_key) {
                     return Ok(Edited::NotFound);
                 }
-                let new_key = username_key(&edit.username);
-                if new_key != old_key {
-                    let mut usernames = txn.open_table(USERNAMES).map_err(db_error)?;
-                    if usernames.get(new_key.as_str()).map_err(db_error)?.is_some() {
-                        return Ok(Edited::UsernameTaken);
-                    }
-                    usernames.insert(new_key.as_str(), id as u64).map_err(db_error)?;
-                    usernames.remove(old_key.as_str()).map_err(db_error)?;
+                if !move_username(txn, id, &old_key, &edit.username)? {
+                    return Ok(Edited::UsernameTaken);
                 }
                 update_user(txn, id, |u| {
                     u.username = edit.username;
