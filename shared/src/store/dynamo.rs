@@ -372,6 +372,27 @@ impl DynamoUserStore {
                 .build()
                 .map_err(AppError::internal)
         };
+        // A sparse index keyed by `key`, sorted by `id`, carrying `projection`.
+        let by_id = |index: &str, key: &str, projection: &[&str]| -> AppResult<GlobalSecondaryIndex> {
+            GlobalSecondaryIndex::builder()
+                .index_name(index)
+                .key_schema(hash(key)?)
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("id")
+                        .key_type(KeyType::Range)
+                        .build()
+                        .map_err(AppError::internal)?,
+                )
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .set_non_key_attributes(Some(projection.iter().map(|a| (*a).to_owned()).collect()))
+                        .build(),
+                )
+                .build()
+                .map_err(AppError::internal)
+        };
         self.client
             .create_table()
             .table_name(&self.table)
@@ -391,46 +412,8 @@ impl DynamoUserStore {
             .key_schema(hash("pk")?)
             .global_secondary_indexes(index(UUID_INDEX, "uuid")?)
             .global_secondary_indexes(index(DEVICE_INDEX, "devicefingeruuid")?)
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(DIRECTORY_INDEX)
-                    .key_schema(hash("directory")?)
-                    .key_schema(
-                        KeySchemaElement::builder()
-                            .attribute_name("id")
-                            .key_type(KeyType::Range)
-                            .build()
-                            .map_err(AppError::internal)?,
-                    )
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::Include)
-                            .set_non_key_attributes(Some(DIRECTORY_PROJECTION.map(str::to_owned).to_vec()))
-                            .build(),
-                    )
-                    .build()
-                    .map_err(AppError::internal)?,
-            )
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(USERS_BY_ID_INDEX)
-                    .key_schema(hash("listed")?)
-                    .key_schema(
-                        KeySchemaElement::builder()
-                            .attribute_name("id")
-                            .key_type(KeyType::Range)
-                            .build()
-                            .map_err(AppError::internal)?,
-                    )
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::Include)
-                            .non_key_attributes("username_lc")
-                            .build(),
-                    )
-                    .build()
-                    .map_err(AppError::internal)?,
-            )
+            .global_secondary_indexes(by_id(DIRECTORY_INDEX, "directory", &DIRECTORY_PROJECTION)?)
+            .global_secondary_indexes(by_id(USERS_BY_ID_INDEX, "listed", &["username_lc"])?)
             .send()
             .await
             .map_err(|e| dynamo_error("CreateTable", e))?;

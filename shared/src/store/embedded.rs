@@ -124,6 +124,13 @@ fn read_ref(db: &Database, table: TableDefinition<&str, u64>, key: &str) -> AppR
     }
 }
 
+/// The user row inside a write transaction.
+fn user_in(txn: &WriteTransaction, id: i64) -> AppResult<Option<User>> {
+    let users = txn.open_table(USERS).map_err(db_error)?;
+    let found = users.get(id as u64).map_err(db_error)?;
+    found.map(|g| decode(g.value())).transpose()
+}
+
 /// Reads, changes and writes back one user inside a write transaction.
 fn update_user(txn: &WriteTransaction, id: i64, change: impl FnOnce(&mut User)) -> AppResult<Option<User>> {
     let mut users = txn.open_table(USERS).map_err(db_error)?;
@@ -298,11 +305,7 @@ impl UserStore for EmbeddedUserStore {
         let (username, password_hash) = (username.to_owned(), password_hash.to_owned());
         self.db
             .write(move |txn| {
-                let current = {
-                    let users = txn.open_table(USERS).map_err(db_error)?;
-                    let found = users.get(id as u64).map_err(db_error)?;
-                    found.map(|g| decode(g.value())).transpose()?
-                };
+                let current = user_in(txn, id)?;
                 if !current.is_some_and(|u| u.role == Role::Visitor && u.is_active()) {
                     return Ok(Upgraded::NotAnActiveVisitor);
                 }
@@ -350,11 +353,7 @@ impl UserStore for EmbeddedUserStore {
         let (id, old_key) = (user.id, username_key(&user.username));
         self.db
             .write(move |txn| {
-                let current = {
-                    let users = txn.open_table(USERS).map_err(db_error)?;
-                    let found = users.get(id as u64).map_err(db_error)?;
-                    found.map(|g| decode(g.value())).transpose()?
-                };
+                let current = user_in(txn, id)?;
                 if current.is_none_or(|u| username_key(&u.username) != old_key) {
                     return Ok(Edited::NotFound);
                 }
