@@ -706,7 +706,8 @@ impl UserStore for DynamoUserStore {
                 .query()
                 .table_name(&self.table)
                 .index_name(USERS_BY_ID_INDEX)
-                .key_condition_expression("listed = :l")
+                .key_condition_expression("#l = :l")
+                .expression_attribute_names("#l", "listed")
                 .expression_attribute_values(":l", s(LISTED))
                 .scan_index_forward(false)
                 .set_exclusive_start_key(start.take());
