@@ -38,9 +38,8 @@ fn wait_for_port(port: u16, what: &str) {
 
 /// The configuration of every test backend, with the admin API enabled.
 pub fn test_config() -> Config {
-    let mut config = Config::build(COURSE_VISITOR_SALT.to_owned(), TEST_SECRET.as_bytes().to_vec()).expect("config");
-    config.admin = Some(AdminConfig::build(TEST_ADMIN_SECRET.as_bytes().to_vec()).expect("admin config"));
-    config
+    let config = Config::build(COURSE_VISITOR_SALT.to_owned(), TEST_SECRET.as_bytes().to_vec()).expect("config");
+    config.with_admin(AdminConfig::build(TEST_ADMIN_SECRET.as_bytes().to_vec()).expect("admin config")).expect("admin")
 }
 
 /// A `redis-server` owned by one test; killed on drop.

@@ -86,6 +86,15 @@ impl Config {
         Ok(Config { visitor_salt, jwt_secret, token_ttl_seconds, asset_base, admin: None })
     }
 
+    /// Enables the admin API; its key must differ from the chat key (spec 7.1).
+    pub fn with_admin(mut self, admin: AdminConfig) -> AppResult<Config> {
+        if admin.jwt_secret == self.jwt_secret {
+            return Err(AppError::Config("ADMIN_JWT_SECRET must differ from JWT_SECRET".into()));
+        }
+        self.admin = Some(admin);
+        Ok(self)
+    }
+
     /// Default avatar of a group, also the avatar of system notices.
     pub fn default_group_avatar(&self) -> String {
         format!("{}/chat/group.png", self.asset_base.trim_end_matches('/'))
@@ -179,5 +188,15 @@ mod tests {
     fn short_jwt_secrets_are_refused() {
         assert!(Config::build("salt".into(), b"short".to_vec()).is_err());
         assert!(Config::build("salt".into(), generate_secret().into_bytes()).is_ok());
+    }
+
+    #[test]
+    fn the_admin_key_must_differ_from_the_chat_key() {
+        let secret = generate_secret().into_bytes();
+        let config = Config::build("salt".into(), secret.clone()).expect("config");
+        let same = AdminConfig::build(secret).expect("admin config");
+        assert!(config.clone().with_admin(same).is_err());
+        let other = AdminConfig::build(generate_secret().into_bytes()).expect("admin config");
+        assert!(config.with_admin(other).is_ok_and(|c| c.admin.is_some()));
     }
 }

@@ -49,8 +49,7 @@ impl AppState {
 
     /// Deployed admin functions: [`AppState::from_env`] plus `ADMIN_JWT_SECRET` and `MANAGERS_TABLE`.
     pub async fn from_env_admin() -> AppResult<AppState> {
-        let mut config = Config::from_env()?;
-        config.admin = Some(AdminConfig::from_env()?);
+        let config = Config::from_env()?.with_admin(AdminConfig::from_env()?)?;
         let mut stores = AwsStoreConfig::from_env()?;
         stores.managers_table = Some(crate::config::required_var("MANAGERS_TABLE")?);
         AppState::aws(config, &stores, None).await

@@ -99,10 +99,8 @@ fn local_secret(data_dir: &Path, var: &str, file: &str) -> AppResult<String> {
 fn local_config(data_dir: &Path) -> AppResult<Config> {
     let salt =
         std::env::var("VISITOR_SALT").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| COURSE_VISITOR_SALT.to_owned());
-    let mut config = Config::build(salt, local_secret(data_dir, "JWT_SECRET", "jwt-secret")?.into_bytes())?;
-    config.admin =
-        Some(AdminConfig::build(local_secret(data_dir, "ADMIN_JWT_SECRET", "admin-jwt-secret")?.into_bytes())?);
-    Ok(config)
+    let config = Config::build(salt, local_secret(data_dir, "JWT_SECRET", "jwt-secret")?.into_bytes())?;
+    config.with_admin(AdminConfig::build(local_secret(data_dir, "ADMIN_JWT_SECRET", "admin-jwt-secret")?.into_bytes())?)
 }
 
 /// Creates the first manager if there is none yet; returns what the banner says about it.

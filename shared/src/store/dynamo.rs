@@ -458,8 +458,9 @@ impl DynamoUserStore {
     }
 }
 
-/// Attempts of a user deletion whose references changed between their read and the write.
-const DELETE_ATTEMPTS: usize = 3;
+/// Attempts of a write whose condition on what was read (references, role) failed because they
+/// changed meanwhile.
+const STALE_READ_ATTEMPTS: usize = 3;
 
 #[async_trait]
 impl UserStore for DynamoUserStore {
@@ -760,38 +761,51 @@ impl UserStore for DynamoUserStore {
             Ok(_) => Ok(Edited::Updated),
             Err(e) => match failed_conditions(&e) {
                 Some(failed) if failed.get(1) == Some(&true) => Ok(Edited::UsernameTaken),
-                Some(_) => Ok(Edited::NotFound),
-                None => Err(dynamo_error("TransactWriteItems admin update", e)),
+                // The row (gone or renamed) or the old reservation no longer matches what was read.
+                Some(failed) if failed.contains(&true) => Ok(Edited::NotFound),
+                _ => Err(dynamo_error("TransactWriteItems admin update", e)),
             },
         }
     }
 
     async fn set_status(&self, user: &User, status: i64, at: i64) -> AppResult<bool> {
-        // The search directory lists enabled registered users only.
-        let directory = if is_searchable(user.role, status) { ", #d = :dir" } else { " REMOVE #d" };
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(user_pk(user.id)))
-            .condition_expression("attribute_exists(pk)")
-            .update_expression(format!("SET #s = :s, updated_at = :t{directory}"))
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_names("#d", "directory")
-            .expression_attribute_values(":s", n(status))
-            .expression_attribute_values(":t", n(at));
-        if is_searchable(user.role, status) {
-            request = request.expression_attribute_values(":dir", s(DIRECTORY));
+        let mut role = user.role;
+        for _ in 0..STALE_READ_ATTEMPTS {
+            // The search directory lists enabled registered users only; the role it was decided
+            // on must still be the row's (a visitor may upgrade meanwhile).
+            let directory = if is_searchable(role, status) { ", #d = :dir" } else { " REMOVE #d" };
+            let mut request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(user_pk(user.id)))
+                .condition_expression("attribute_exists(pk) AND #r = :role")
+                .update_expression(format!("SET #s = :s, updated_at = :t{directory}"))
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_names("#d", "directory")
+                .expression_attribute_names("#r", "role")
+                .expression_attribute_values(":s", n(status))
+                .expression_attribute_values(":t", n(at))
+                .expression_attribute_values(":role", s(role.as_str()));
+            if is_searchable(role, status) {
+                request = request.expression_attribute_values(":dir", s(DIRECTORY));
+            }
+            match request.send().await {
+                Ok(_) => return Ok(true),
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                    match self.get(user.id).await? {
+                        Some(current) => role = current.role,
+                        None => return Ok(false),
+                    }
+                }
+                Err(e) => return Err(dynamo_error("UpdateItem status", e)),
+            }
         }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(dynamo_error("UpdateItem status", e)),
-        }
+        Err(AppError::internal("dynamodb: the user's role kept changing during a status change"))
     }
 
     async fn delete(&self, user: &User) -> AppResult<bool> {
-        for _ in 0..DELETE_ATTEMPTS {
+        for _ in 0..STALE_READ_ATTEMPTS {
             let row = Delete::builder()
                 .table_name(&self.table)
                 .key("pk", s(user_pk(user.id)))
