@@ -127,11 +127,6 @@ pub fn find(method: &str, path: &str) -> Option<(&'static Route, Vec<(String, St
     })
 }
 
-/// The route whose Lambda binary is `bin`.
-pub fn by_bin(bin: &str) -> Option<&'static Route> {
-    ROUTES.iter().chain(WS_ROUTES).chain(std::iter::once(&DEFAULT_ROUTE)).find(|r| r.bin == bin)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
