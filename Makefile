@@ -1,41 +1,74 @@
-# The two commands of the README: `make run` and `make test`.
-.PHONY: run test test-deps lint-template lint build-bins load release-size deploy-build admin-bootstrap
+# The two commands of the README: `make run` and `make test`; the rest are for developers and deployers.
+.PHONY: run test test-deps store-deps deploy-deps lint-template lint build invoke bench-coldstart \
+	release-tradeoff load release-size deploy-build admin-bootstrap
 
 # Runs the whole backend locally on http://127.0.0.1:3000 with the embedded store; the admin
 # console is at /admin (first start: manager admin / admin123456 unless CHAT_ADMIN_* are set).
 run:
 	cargo run --release --bin chat-local
 
-# Everything CI checks, installing redis-server, Chromium, moto, cfn-lint and playwright-core first if missing.
-test: test-deps lint-template lint build-bins
-	cargo test --workspace --all-targets
+# Clippy is the compiler of the workspace's own crates while they build for the tests
+# (RUSTC_WORKSPACE_WRAPPER, as `cargo clippy` does for `cargo check`), so linting costs no second
+# compilation of the workspace and its dependencies; warnings are errors.
+CLIPPY_DRIVER := $(shell rustc --print sysroot 2>/dev/null)/bin/clippy-driver
+LINTED_CARGO := RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings cargo
+
+# Everything CI checks, installing redis-server, Chromium, a CJK font, moto, cfn-lint and
+# playwright-core first if missing (needs network access to the package registries and root or sudo).
+test: test-deps lint-template build
+	$(LINTED_CARGO) test --workspace --all-targets
 
 test-deps:
 	bash infra/test-deps.sh
 
+# What `make invoke` and `make bench-coldstart` need: redis-server and moto in .venv.
+store-deps:
+	bash infra/test-deps.sh --stores-only
+
 lint-template:
 	CFN_LINT=.venv/bin/cfn-lint bash infra/lint-template.sh
 
+# A quick lint on its own (`make test` lints while it builds).
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# chat-local's end-to-end test runs the built binary.
-build-bins:
-	cargo build --workspace --bins
+# Every target once, linted: the Lambda binary and chat-local that the process tests run, the tests.
+build:
+	cargo fmt --all --check
+	$(LINTED_CARGO) build --workspace --all-targets
 
-# Release size of one function, as built for Lambda by cargo-lambda (host target here).
+# Docker-free `sam local invoke`: make invoke FN=get-user-set-info EVENT=events/get-user-set-info.json
+invoke: store-deps
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json"; exit 2; }
+	$(LINTED_CARGO) build --workspace --bin bootstrap --bin lambda-invoke
+	target/debug/lambda-invoke $(FN) $(EVENT)
+
+# Cold start of the token-checked read vs a hello-world lambda_runtime binary and a Node.js peer.
+bench-coldstart: store-deps
+	npm ci --prefix tests/coldstart-node --no-audit --no-fund --loglevel=error
+	cargo build --release --workspace --bin bootstrap --bin hello-lambda --bin coldstart-bench
+	target/release/coldstart-bench $(or $(ROUNDS),15)
+
+# The release profile's trade-off (LTO, codegen units): build time, size and cold start of each.
+release-tradeoff: store-deps
+	bash infra/release-tradeoff.sh
+
 # Messages/s and p50/p99 delivery latency through chat-local (a script, not a test).
 load:
 	bash infra/load.sh
 
 release-size:
-	cargo build --release --bin login-chat
-	ls -l target/release/login-chat
+	cargo build --release --bin bootstrap
+	ls -l target/release/bootstrap
 
-# For deployers (needs cargo-lambda and the SAM CLI): see README "Deploy".
-deploy-build:
-	sam build --beta-features
+# SAM CLI, cargo-lambda and Zig in .venv-deploy, and the arm64 standard library.
+deploy-deps:
+	bash infra/deploy-deps.sh
+
+# For deployers: one arm64 build of the multi-call binary, shared by every function (README "Deploy").
+deploy-build: deploy-deps
+	PATH="$(CURDIR)/.venv-deploy/bin:$$PATH" sam build
 
 # After the first deploy: the first manager from CHAT_ADMIN_USERNAME / CHAT_ADMIN_PASSWORD.
 admin-bootstrap:

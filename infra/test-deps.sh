@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs on a fresh Debian machine: redis-server and Chromium (apt), a
-# Python venv (.venv) with the moto DynamoDB server and cfn-lint, and playwright-core (npm, no
-# browser download) for the admin console's browser test. Idempotent: skips what is present.
+# Installs what the test suite needs on a fresh Debian machine: redis-server, Chromium and a CJK
+# font (apt), a Python venv (.venv) with the moto server and cfn-lint, and playwright-core (npm,
+# no browser download) for the admin console's browser test. `--stores-only`: just redis-server
+# and the venv (make invoke, make bench-coldstart). Idempotent: skips what is present.
+# Needs network access to the package registries, and root or sudo for apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+stores_only=false
+[ "${1:-}" = "--stores-only" ] && stores_only=true
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-[ -x /usr/bin/chromium ] || missing+=(chromium)
+if ! $stores_only; then
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # Without a CJK font Chromium draws the console's Chinese text as boxes.
+  [ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto | grep -q CJK || missing+=(fonts-noto-cjk)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -16,7 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The browser test drives the system Chromium through playwright-core (never a downloaded browser).
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
+if ! $stores_only && [ ! -d tests/browser/node_modules/playwright-core ]; then
   echo "installing playwright-core into tests/browser"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 fi
@@ -37,4 +45,4 @@ if ! venv_ready; then
   done
 fi
 
-echo "redis-server $(redis-server --version | awk '{print $3}'), $(/usr/bin/chromium --version 2>/dev/null | head -1), moto $(.venv/bin/python -c 'import moto; print(moto.__version__)'), $(.venv/bin/cfn-lint --version)"
+echo "redis-server $(redis-server --version | awk '{print $3}'), $(/usr/bin/chromium --version 2>/dev/null | head -1 || true), moto $(.venv/bin/python -c 'import moto; print(moto.__version__)'), $(.venv/bin/cfn-lint --version)"

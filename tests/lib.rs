@@ -14,7 +14,9 @@ use chat_shared::store::dynamo::{self, DynamoUserStore};
 use chat_shared::store::dynamo_manager::DynamoManagerStore;
 use chat_shared::store::dynamo_social::DynamoSocialStore;
 use chat_shared::AppState;
-use serde_json::Value;
+use serde_json::{json, Value};
+
+pub mod runtime_api;
 
 pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret!";
 /// The admin token key of the tests: another key than the chat one, as in production.
@@ -158,6 +160,8 @@ pub struct Backend {
     gateway_listener: Mutex<Option<std::net::TcpListener>>,
     pub redis: Option<RedisServer>,
     pub table: Option<String>,
+    /// The DynamoDB tables and Redis of a [`BackendKind::DynamoRedis`] backend.
+    pub stores: Option<AwsStoreConfig>,
     pub dynamodb_endpoint: Option<String>,
     _dir: Option<TempDir>,
 }
@@ -174,6 +178,7 @@ impl Backend {
                     gateway_listener: Mutex::new(Some(listener)),
                     redis: None,
                     table: None,
+                    stores: None,
                     dynamodb_endpoint: None,
                     _dir: Some(dir),
                 }
@@ -211,6 +216,7 @@ impl Backend {
             gateway_listener: Mutex::new(Some(listener)),
             redis: Some(redis),
             table: Some(table),
+            stores: Some(stores),
             dynamodb_endpoint: Some(admin_endpoint.to_owned()),
             _dir: None,
         }
@@ -264,6 +270,98 @@ impl Backend {
     pub async fn post_with_token(&self, path: &str, token: &str) -> (u16, Value) {
         self.call("POST", path, &[("token", token), ("content-type", "application/json")], "{}").await
     }
+}
+
+impl Backend {
+    /// The environment of a deployed function on this (DynamoDB + Redis) backend, as the template
+    /// sets it: tables, Redis, the management API at `websocket_endpoint` (chat-local's gateway
+    /// from [`Backend::serve`]), and the test keys as Secrets Manager secrets in moto.
+    pub async fn function_env(&self, websocket_endpoint: &str) -> Vec<(String, String)> {
+        let stores = self.stores.as_ref().expect("a DynamoDB + Redis backend");
+        let endpoint = self.dynamodb_endpoint.clone().expect("moto endpoint");
+        let jwt_arn = create_secret(&endpoint, TEST_SECRET).await;
+        let admin_arn = create_secret(&endpoint, TEST_ADMIN_SECRET).await;
+        [
+            ("USERS_TABLE", stores.users_table.clone()),
+            ("SOCIAL_TABLE", stores.social_table.clone()),
+            ("MANAGERS_TABLE", stores.managers_table.clone().unwrap_or_default()),
+            ("REDIS_URL", stores.redis_url.clone()),
+            ("WEBSOCKET_ENDPOINT", websocket_endpoint.to_owned()),
+            ("POST_CONNECT_FUNCTION", "ws-post-connect".to_owned()),
+            ("VISITOR_SALT", COURSE_VISITOR_SALT.to_owned()),
+            ("JWT_SECRET_ARN", jwt_arn),
+            ("ADMIN_JWT_SECRET_ARN", admin_arn),
+            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.clone()),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "local".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
+/// A new Secrets Manager secret holding `value` at `endpoint` (moto); returns its ARN.
+pub async fn create_secret(endpoint: &str, value: &str) -> String {
+    let shared = dynamo::sdk_config(true).await;
+    let config = aws_sdk_secretsmanager::config::Builder::from(&shared).endpoint_url(endpoint).build();
+    let created = aws_sdk_secretsmanager::Client::from_conf(config)
+        .create_secret()
+        .name(format!("chat-key-{}", uuid::Uuid::new_v4().simple()))
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create secret");
+    created.arn.expect("secret ARN")
+}
+
+/// The credentials a sample event is refreshed with: a user's token (events with a `token`
+/// header, WebSocket connects, the post-connect step) and a manager's (admin `Authorization`).
+#[derive(Debug, Clone, Default)]
+pub struct EventCredentials {
+    pub user_token: String,
+    pub admin_token: String,
+}
+
+/// Makes a checked-in sample event valid now: visitor requests are re-signed with a fresh
+/// timestamp (the server refuses signatures older than 5 minutes), tokens are replaced by live
+/// ones. `infra/resign-event.py` does the first part for `sam local invoke`.
+pub fn refresh_event(event: &mut Value, credentials: &EventCredentials) {
+    resign_visitor_request(event);
+    if let Some(token) = event.pointer_mut("/headers/token") {
+        *token = Value::String(credentials.user_token.clone());
+    }
+    if let Some(authorization) = event.pointer_mut("/headers/authorization") {
+        *authorization = Value::String(format!("Bearer {}", credentials.admin_token));
+    }
+    if let Some(token) = event.pointer_mut("/queryStringParameters/token") {
+        *token = Value::String(credentials.user_token.clone());
+    }
+    // The post-connect step's own event carries the token of the connect it follows.
+    if event.get("connectionId").is_some() && event.get("token").is_some() {
+        event["token"] = Value::String(credentials.user_token.clone());
+    }
+}
+
+fn resign_visitor_request(event: &mut Value) {
+    let Some(body) = event["body"].as_str() else { return };
+    let Ok(mut body) = serde_json::from_str::<Value>(body) else { return };
+    let (Some(device), Some(_)) = (body["deviceId"].as_str().map(str::to_owned), body.get("timestamp")) else { return };
+    let ts = chat_shared::clock::now_ms();
+    body["timestamp"] = json!(ts);
+    event["body"] = Value::String(body.to_string());
+    event["headers"]["x-security-sign"] = Value::String(visitor_sign(&device, ts));
+    event["headers"]["content-length"] = Value::String(event["body"].as_str().map_or(0, str::len).to_string());
+}
+
+/// The built multi-call Lambda binary of `profile` (`debug` or `release`) in the shared target dir.
+pub fn function_binary(profile: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    let binary = target.join(profile).join("bootstrap");
+    assert!(binary.exists(), "{} is missing: run `make build-bins` (cargo build --bins) first", binary.display());
+    binary
 }
 
 /// A registered or visitor account as its login response describes it.

@@ -1,4 +1,4 @@
-//! The chat functions: one handler per endpoint (one Lambda binary each under `src/bin/`), the
+//! The chat functions: one handler per endpoint (one multi-call Lambda binary, `src/bootstrap.rs`), the
 //! route table, the Lambda entry point, and `chat-local`'s API Gateway emulation.
 
 pub mod handlers;

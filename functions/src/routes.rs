@@ -1,5 +1,6 @@
-//! The route table: which handler serves which method and path, and which Lambda binary it is.
-//! `chat-local` dispatches with it; template.yaml declares the same routes for API Gateway.
+//! The route table: which handler serves which method and path, and which Lambda function it is.
+//! `chat-local` dispatches with it, the Lambda binary selects a function's handler by it, and
+//! template.yaml declares the same routes and functions for API Gateway.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,14 +18,19 @@ pub struct Route {
     pub method: &'static str,
     /// API Gateway route path; `{name}` segments become path parameters.
     pub path: &'static str,
-    /// The Lambda binary serving it (`functions/src/bin/<bin>.rs`).
-    pub bin: &'static str,
+    /// The Lambda function serving it: its `Handler` in template.yaml and its `events/<function>.json`.
+    pub function: &'static str,
     pub handler: Handler,
 }
 
 macro_rules! route {
-    ($method:literal, $path:literal, $bin:literal, $handler:path) => {
-        Route { method: $method, path: $path, bin: $bin, handler: |state, req| Box::pin($handler(state, req)) }
+    ($method:literal, $path:literal, $function:literal, $handler:path) => {
+        Route {
+            method: $method,
+            path: $path,
+            function: $function,
+            handler: |state, req| Box::pin($handler(state, req)),
+        }
     };
 }
 
@@ -80,7 +86,7 @@ pub static ROUTES: &[Route] = &[
     route!("POST", "/admin/commonUpdateById", "admin-common-update", handlers::admin_common_update),
 ];
 
-/// The `$default` route's binary and handler (preflight and 404).
+/// The `$default` route's function and handler (preflight and 404).
 pub static DEFAULT_ROUTE: Route = route!("ANY", "$default", "not-found", handlers::not_found);
 
 /// The WebSocket API's routes (`method` "WS", `path` the route key); `chat-local`'s socket
@@ -94,6 +100,30 @@ pub static WS_ROUTES: &[Route] = &[
 /// Functions invoked with plain events rather than through an API: the post-connect step
 /// (asynchronous invoke from `ws-connect`), the scheduled keepalive and the admin bootstrap.
 pub static EVENT_FUNCTIONS: &[&str] = &["ws-post-connect", "ws-keepalive", "admin-bootstrap"];
+
+/// Every Lambda function: the HTTP and WebSocket routes' functions and the event functions.
+pub fn functions() -> Vec<&'static str> {
+    let mut names: Vec<&str> =
+        http_and_ws_routes().map(|r| r.function).chain(EVENT_FUNCTIONS.iter().copied()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Every route a function serves, HTTP and WebSocket alike, and `$default`.
+pub fn http_and_ws_routes() -> impl Iterator<Item = &'static Route> {
+    ROUTES.iter().chain(WS_ROUTES).chain(std::iter::once(&DEFAULT_ROUTE))
+}
+
+/// The routes `function` serves (a function may serve several paths).
+pub fn routes_of(function: &str) -> impl Iterator<Item = &'static Route> + '_ {
+    http_and_ws_routes().filter(move |r| r.function == function)
+}
+
+/// Routes under `/admin/` need the admin settings (spec 7.1); the console page at `/admin` does not.
+pub fn is_admin(route: &Route) -> bool {
+    route.path.starts_with("/admin/")
+}
 
 /// The WebSocket route with this route key.
 pub fn ws_route(route_key: &str) -> Option<&'static Route> {
@@ -142,6 +172,6 @@ mod tests {
         assert_eq!(match_path("/api/regChat", "/api/regChat/"), None, "no trailing slash");
         assert_eq!(match_path("/api/regChat", "/api/regchat"), None, "case-sensitive");
         assert!(find("GET", "/api/regChat").is_none(), "unknown method on a known path is a 404");
-        assert_eq!(find("POST", "/api/regChat").map(|(r, _)| r.bin), Some("reg-chat"));
+        assert_eq!(find("POST", "/api/regChat").map(|(r, _)| r.function), Some("reg-chat"));
     }
 }

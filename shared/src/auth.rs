@@ -65,6 +65,8 @@ pub async fn chat_user_auth(state: &AppState, token: Option<&str>, method: &str,
         Some(user) if user.is_active() => user,
         _ => return Err(AppError::Fail("当前用户不存在或者已被禁用")),
     };
+    // The request's log lines name their user from here on (the Lambda's request span).
+    tracing::Span::current().record("user_id", user.id);
     if claims.role == Role::Visitor && !visitor_may_call(method, path) {
         return Err(AppError::Fail("您没有权限访问，请先注册或登录"));
     }

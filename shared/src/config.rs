@@ -70,12 +70,16 @@ fn check_secret(name: &str, secret: &[u8]) -> AppResult<()> {
     Ok(())
 }
 
+/// Deployed functions name their keys' Secrets Manager secrets (chat key, and the admin key in
+/// the admin functions); the keys themselves are never in a function's configuration.
+pub const JWT_SECRET_ARN: &str = "JWT_SECRET_ARN";
+pub const ADMIN_JWT_SECRET_ARN: &str = "ADMIN_JWT_SECRET_ARN";
+
 impl Config {
-    /// Strict configuration for deployed functions: secrets must be set.
-    pub fn from_env() -> AppResult<Config> {
-        let visitor_salt = required_var("VISITOR_SALT")?;
-        let jwt_secret = required_var("JWT_SECRET")?;
-        Config::build(visitor_salt, jwt_secret.into_bytes())
+    /// Strict configuration for deployed functions: the salt must be set; `jwt_secret` was read
+    /// from the secret named by [`JWT_SECRET_ARN`].
+    pub fn from_env(jwt_secret: Vec<u8>) -> AppResult<Config> {
+        Config::build(required_var("VISITOR_SALT")?, jwt_secret)
     }
 
     /// Configuration with explicit secrets and the other values from the environment.
@@ -122,11 +126,6 @@ impl std::fmt::Debug for AdminConfig {
 }
 
 impl AdminConfig {
-    /// Deployed admin functions: `ADMIN_JWT_SECRET` is required.
-    pub fn from_env() -> AppResult<AdminConfig> {
-        AdminConfig::build(required_var("ADMIN_JWT_SECRET")?.into_bytes())
-    }
-
     /// An explicit secret, the lifetime from the environment.
     pub fn build(jwt_secret: Vec<u8>) -> AppResult<AdminConfig> {
         check_secret("ADMIN_JWT_SECRET", &jwt_secret)?;

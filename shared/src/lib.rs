@@ -12,6 +12,7 @@ pub mod model;
 pub mod notify;
 pub mod password;
 pub mod push;
+pub mod secrets;
 pub mod service;
 pub mod signing;
 pub mod social;

@@ -3,6 +3,8 @@
 //! Adapters: the AWS SDK clients (also used by `chat-local`, whose gateway serves the same
 //! `@connections` API) and the local gateway's in-process follow-up.
 
+use std::sync::OnceLock;
+
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
@@ -44,24 +46,34 @@ pub struct PostConnectEvent {
 }
 
 /// The management API through the AWS SDK, at the WebSocket API's `https://…/<stage>` endpoint.
+/// The client is built on first use: most functions never push, and building an SDK client
+/// (its TLS trust store) is a measurable part of a cold start.
 pub struct ManagementApi {
-    client: aws_sdk_apigatewaymanagement::Client,
+    shared: SdkConfig,
+    endpoint: String,
+    client: OnceLock<aws_sdk_apigatewaymanagement::Client>,
 }
 
 impl ManagementApi {
     pub fn new(shared: &SdkConfig, endpoint: &str) -> Self {
-        let config = aws_sdk_apigatewaymanagement::config::Builder::from(shared)
-            .endpoint_url(endpoint)
-            .timeout_config(crate::store::dynamo::timeouts())
-            .build();
-        ManagementApi { client: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
+        ManagementApi { shared: shared.clone(), endpoint: endpoint.to_owned(), client: OnceLock::new() }
+    }
+
+    fn client(&self) -> &aws_sdk_apigatewaymanagement::Client {
+        self.client.get_or_init(|| {
+            let config = aws_sdk_apigatewaymanagement::config::Builder::from(&self.shared)
+                .endpoint_url(&self.endpoint)
+                .timeout_config(crate::store::dynamo::timeouts())
+                .build();
+            aws_sdk_apigatewaymanagement::Client::from_conf(config)
+        })
     }
 }
 
 #[async_trait]
 impl ConnectionGateway for ManagementApi {
     async fn post(&self, connection_id: &str, frame: &[u8]) -> AppResult<bool> {
-        match self.client.post_to_connection().connection_id(connection_id).data(Blob::new(frame)).send().await {
+        match self.client().post_to_connection().connection_id(connection_id).data(Blob::new(frame)).send().await {
             Ok(_) => Ok(true),
             Err(e) if matches!(e.as_service_error(), Some(PostToConnectionError::GoneException(_))) => Ok(false),
             Err(e) => Err(AppError::internal(format_args!(
@@ -72,7 +84,7 @@ impl ConnectionGateway for ManagementApi {
     }
 
     async fn close(&self, connection_id: &str) -> AppResult<()> {
-        match self.client.delete_connection().connection_id(connection_id).send().await {
+        match self.client().delete_connection().connection_id(connection_id).send().await {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_gone_exception()) => Ok(()),
             Err(e) => Err(AppError::internal(format_args!(
@@ -83,17 +95,26 @@ impl ConnectionGateway for ManagementApi {
     }
 }
 
-/// Hands the post-connect step to its own function with an asynchronous (`Event`) invoke.
+/// Hands the post-connect step to its own function with an asynchronous (`Event`) invoke; the
+/// client is built on first use, as only `ws-connect` invokes.
 pub struct InvokePostConnect {
-    client: aws_sdk_lambda::Client,
+    shared: SdkConfig,
+    client: OnceLock<aws_sdk_lambda::Client>,
     function: String,
 }
 
 impl InvokePostConnect {
     pub fn new(shared: &SdkConfig, function: impl Into<String>) -> Self {
-        let config =
-            aws_sdk_lambda::config::Builder::from(shared).timeout_config(crate::store::dynamo::timeouts()).build();
-        InvokePostConnect { client: aws_sdk_lambda::Client::from_conf(config), function: function.into() }
+        InvokePostConnect { shared: shared.clone(), client: OnceLock::new(), function: function.into() }
+    }
+
+    fn client(&self) -> &aws_sdk_lambda::Client {
+        self.client.get_or_init(|| {
+            let config = aws_sdk_lambda::config::Builder::from(&self.shared)
+                .timeout_config(crate::store::dynamo::timeouts())
+                .build();
+            aws_sdk_lambda::Client::from_conf(config)
+        })
     }
 }
 
@@ -102,7 +123,7 @@ impl ConnectFollowUp for InvokePostConnect {
     async fn after_connect(&self, connection_id: &str, token: Option<&str>) -> AppResult<()> {
         let event = PostConnectEvent { connection_id: connection_id.to_owned(), token: token.map(str::to_owned) };
         let payload = serde_json::to_vec(&event).map_err(AppError::internal)?;
-        self.client
+        self.client()
             .invoke()
             .function_name(&self.function)
             .invocation_type(aws_sdk_lambda::types::InvocationType::Event)

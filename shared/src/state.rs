@@ -3,10 +3,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{AdminConfig, AwsStoreConfig, Config};
+use crate::config::{required_var, AdminConfig, AwsStoreConfig, Config, ADMIN_JWT_SECRET_ARN, JWT_SECRET_ARN};
 use crate::error::{AppError, AppResult};
 use crate::notify::{LiveNotifier, Notifier};
 use crate::push::{ConnectFollowUp, ConnectionGateway, InvokePostConnect, LocalGatewayFollowsUp, ManagementApi};
+use crate::secrets;
 use crate::store::dynamo::{self, DynamoUserStore};
 use crate::store::dynamo_group::DynamoGroupStore;
 use crate::store::dynamo_manager::DynamoManagerStore;
@@ -40,19 +41,22 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Deployed functions: strict configuration, DynamoDB and Redis from the environment.
-    pub async fn from_env() -> AppResult<AppState> {
-        let config = Config::from_env()?;
-        let stores = AwsStoreConfig::from_env()?;
-        AppState::aws(config, &stores, None).await
-    }
-
-    /// Deployed admin functions: [`AppState::from_env`] plus `ADMIN_JWT_SECRET` and `MANAGERS_TABLE`.
-    pub async fn from_env_admin() -> AppResult<AppState> {
-        let config = Config::from_env()?.with_admin(AdminConfig::from_env()?)?;
+    /// Deployed functions: strict configuration, the keys from Secrets Manager, DynamoDB and
+    /// Redis from the environment; `admin` adds the admin key and `MANAGERS_TABLE`.
+    pub async fn from_env(admin: bool) -> AppResult<AppState> {
         let mut stores = AwsStoreConfig::from_env()?;
-        stores.managers_table = Some(crate::config::required_var("MANAGERS_TABLE")?);
-        AppState::aws(config, &stores, None).await
+        let mut secret_ids = vec![required_var(JWT_SECRET_ARN)?];
+        if admin {
+            stores.managers_table = Some(required_var("MANAGERS_TABLE")?);
+            secret_ids.push(required_var(ADMIN_JWT_SECRET_ARN)?);
+        }
+        let shared = dynamo::sdk_config(false).await;
+        let mut keys = secrets::fetch(&shared, &secret_ids).await?.into_iter();
+        let mut config = Config::from_env(keys.next().unwrap_or_default())?;
+        if let Some(admin_key) = keys.next() {
+            config = config.with_admin(AdminConfig::build(admin_key)?)?;
+        }
+        AppState::aws_on(&shared, config, &stores, None)
     }
 
     /// The admin API's settings and store (spec 7); an internal error where they are not configured.
@@ -65,12 +69,20 @@ impl AppState {
 
     /// DynamoDB (optionally at an emulator's `endpoint`) and Redis.
     pub async fn aws(config: Config, stores: &AwsStoreConfig, endpoint: Option<&str>) -> AppResult<AppState> {
-        let shared = dynamo::sdk_config(endpoint.is_some()).await;
-        let client = dynamo::client_from(&shared, endpoint);
+        AppState::aws_on(&dynamo::sdk_config(endpoint.is_some()).await, config, stores, endpoint)
+    }
+
+    fn aws_on(
+        shared: &aws_config::SdkConfig,
+        config: Config,
+        stores: &AwsStoreConfig,
+        endpoint: Option<&str>,
+    ) -> AppResult<AppState> {
+        let client = dynamo::client_from(shared, endpoint);
         let offline: Arc<dyn OfflineQueue> = Arc::new(DynamoOfflineQueue::new(client.clone(), &stores.social_table));
         let sessions = Arc::new(RedisSessionCache::connect(&stores.redis_url)?);
         let connections: Arc<dyn ConnectionRegistry> = sessions.clone();
-        let gateway: Arc<dyn ConnectionGateway> = Arc::new(ManagementApi::new(&shared, &stores.websocket_endpoint));
+        let gateway: Arc<dyn ConnectionGateway> = Arc::new(ManagementApi::new(shared, &stores.websocket_endpoint));
         let managers: Option<Arc<dyn ManagerStore>> = match (&config.admin, &stores.managers_table) {
             (None, _) => None,
             (Some(_), Some(table)) => Some(Arc::new(DynamoManagerStore::new(client.clone(), table))),
@@ -79,7 +91,7 @@ impl AppState {
             }
         };
         let follow_up: Arc<dyn ConnectFollowUp> = match &stores.post_connect_function {
-            Some(function) => Arc::new(InvokePostConnect::new(&shared, function)),
+            Some(function) => Arc::new(InvokePostConnect::new(shared, function)),
             None => Arc::new(LocalGatewayFollowsUp),
         };
         Ok(AppState {
@@ -126,15 +138,22 @@ impl AppState {
     }
 }
 
-/// Plain log lines on stderr (CloudWatch adds timestamps; chat-local keeps stdout for its banner);
-/// `RUST_LOG` filters.
+/// Log lines on stderr (CloudWatch adds timestamps; chat-local keeps stdout for its banner):
+/// one JSON object per line with the enclosing spans' fields (request id, route, user id) where
+/// Lambda's `LoggingConfig` asks for JSON (`AWS_LAMBDA_LOG_FORMAT`), plain text otherwise.
+/// `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, filters (default `info`).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let directives = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .map(|level| level.to_ascii_lowercase())
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .without_time()
-        .with_writer(std::io::stderr)
-        .try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let _ = if json {
+        builder.json().flatten_event(true).with_current_span(false).with_span_list(true).try_init()
+    } else {
+        builder.without_time().try_init()
+    };
 }

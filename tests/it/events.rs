@@ -1,9 +1,14 @@
-//! Every sample event in `events/` goes through its function's handler against the emulators,
-//! and every Lambda binary has its event and its template.yaml entry.
+//! Every function runs as a real Lambda process (the multi-call `bootstrap` binary selected by
+//! `_HANDLER`, served by a Runtime API emulator) and answers every one of its sample events in
+//! `events/` against moto and redis-server; every function has its route, event and template.yaml
+//! entry.
 
+use std::collections::HashMap;
+
+use base64::Engine as _;
 use chat_functions::routes::{self, Route};
-use chat_shared::clock::now_ms;
-use chat_tests::{visitor_sign, workspace_root, Backend, BackendKind};
+use chat_tests::runtime_api::{FunctionProcess, Outcome};
+use chat_tests::{function_binary, refresh_event, workspace_root, Backend, BackendKind, EventCredentials};
 use serde_json::{json, Value};
 
 /// Event files in the order a client would send them, with the expected status and `data` check.
@@ -75,45 +80,46 @@ const EXPECTED: &[(&str, u16)] = &[
     ("not-found-chat-noauth.json", 400),
 ];
 
-fn routes_of(file: &str) -> Vec<&'static Route> {
+/// The function an event file belongs to: `events/<function>.json` or `events/<function>-<case>.json`.
+fn function_of(file: &str) -> &'static str {
     let stem = file.trim_end_matches(".json");
-    let all = || routes::ROUTES.iter().chain(routes::WS_ROUTES).chain(std::iter::once(&routes::DEFAULT_ROUTE));
-    let bin = all()
-        .filter(|r| stem == r.bin || stem.starts_with(&format!("{}-", r.bin)))
-        .map(|r| r.bin)
-        .max_by_key(|b| b.len())
-        .unwrap_or_else(|| panic!("events/{file} names no function"));
-    all().filter(|r| r.bin == bin).collect()
-}
-
-fn route_of(file: &str) -> &'static Route {
-    routes_of(file)[0]
-}
-
-/// The route of an HTTP event: its function's route with the event's route key (a function may
-/// serve several routes).
-fn http_route_of(file: &str, route_key: &str) -> &'static Route {
-    routes_of(file)
+    routes::functions()
         .into_iter()
-        .find(|r| r.bin == routes::DEFAULT_ROUTE.bin || format!("{} {}", r.method, r.path) == route_key)
-        .unwrap_or_else(|| panic!("events/{file}: its function serves no route {route_key}"))
+        .filter(|f| stem == *f || stem.starts_with(&format!("{f}-")))
+        .max_by_key(|f| f.len())
+        .unwrap_or_else(|| panic!("events/{file} names no function"))
 }
 
-/// Visitor events carry a fixed timestamp; the server refuses signatures older than 5 minutes,
-/// so they are re-signed now (as `infra/resign-event.py` does for `sam local invoke`).
-fn resign(event: &mut Value) {
-    let Some(body) = event["body"].as_str() else { return };
-    let mut body: Value = serde_json::from_str(body).expect("JSON body");
-    let (Some(device), Some(_)) = (body["deviceId"].as_str().map(str::to_owned), body.get("timestamp")) else { return };
-    let ts = now_ms();
-    body["timestamp"] = json!(ts);
-    event["body"] = Value::String(body.to_string());
-    event["headers"]["x-security-sign"] = Value::String(visitor_sign(&device, ts));
-    event["headers"]["content-length"] = Value::String(event["body"].as_str().map_or(0, str::len).to_string());
+/// The route of an HTTP or WebSocket event: its function's route with the event's route key (a
+/// function may serve several routes).
+fn route_of(file: &str, event: &Value) -> &'static Route {
+    let function = function_of(file);
+    let key = event["routeKey"].as_str().or_else(|| event["requestContext"]["routeKey"].as_str()).unwrap_or_default();
+    routes::routes_of(function)
+        .find(|r| r.function == routes::DEFAULT_ROUTE.function || route_key(r) == key)
+        .unwrap_or_else(|| panic!("events/{file}: {function} serves no route {key}"))
+}
+
+fn route_key(route: &Route) -> String {
+    match route.method {
+        "WS" => route.path.to_owned(),
+        "ANY" => "$default".to_owned(),
+        method => format!("{method} {}", route.path),
+    }
+}
+
+/// The body of an API Gateway (payload 2.0 / WebSocket) response, decoded.
+fn response_body(response: &Value) -> Vec<u8> {
+    let text = response["body"].as_str().unwrap_or_default();
+    if response["isBase64Encoded"] == true {
+        base64::engine::general_purpose::STANDARD.decode(text).expect("base64 body")
+    } else {
+        text.as_bytes().to_vec()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_sample_event_runs_through_its_handler() {
+async fn every_function_answers_its_sample_events_as_a_lambda_process() {
     let b = Backend::new(BackendKind::DynamoRedis).await;
     let dir = workspace_root().join("events");
     let mut files: Vec<String> = std::fs::read_dir(&dir)
@@ -125,124 +131,128 @@ async fn every_sample_event_runs_through_its_handler() {
     expected.sort();
     assert_eq!(files, expected, "every event file has an expectation here");
 
-    b.serve();
+    // Posts go to chat-local's `@connections` API, which knows no connection: they are Gone.
+    let gateway = format!("http://{}", b.serve());
+    let env = b.function_env(&gateway).await;
+    let binary = function_binary("debug");
+    let mut processes: HashMap<&str, FunctionProcess> = HashMap::new();
     // Events carrying a token act as demo01, user 1; admin events as the bootstrapped manager.
-    let mut demo01_token = String::new();
-    let mut admin_token = String::new();
+    let mut credentials = EventCredentials::default();
+    let mut connect_id = String::new();
     for (file, status) in EXPECTED {
         let mut event: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join(file)).expect("read")).expect("JSON");
-        if file.starts_with("ws-") || *file == "admin-bootstrap.json" {
-            run_plain_event(&b, file, event, &demo01_token, *status).await;
-            continue;
+        let function = function_of(file);
+        let is_event_function = routes::EVENT_FUNCTIONS.contains(&function);
+        if !is_event_function {
+            let route = route_of(file, &event);
+            if route.method == "WS" {
+                assert_eq!(event["requestContext"]["routeKey"], route.path, "{file}");
+            } else {
+                assert_eq!(event["routeKey"], route_key(route).as_str(), "{file}");
+                assert_eq!(event["version"], "2.0", "{file}");
+            }
         }
-        let route = http_route_of(file, event["routeKey"].as_str().unwrap_or_default());
-        let route_key = if route.bin == routes::DEFAULT_ROUTE.bin {
-            "$default".to_owned()
-        } else {
-            format!("{} {}", route.method, route.path)
+        if *file == "ws-connect.json" {
+            connect_id = event["requestContext"]["connectionId"].as_str().expect("connection id").to_owned();
+        }
+        refresh_event(&mut event, &credentials);
+
+        let process = match processes.entry(function) {
+            std::collections::hash_map::Entry::Occupied(p) => p.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let mut process = FunctionProcess::spawn(&binary, function, &env).await;
+                if let Err(failure) = process.ready().await {
+                    panic!("{function}: its cold start failed: {failure:?}");
+                }
+                slot.insert(process)
+            }
         };
-        assert_eq!(event["routeKey"], route_key.as_str(), "{file}");
-        assert_eq!(event["version"], "2.0", "{file}");
-        resign(&mut event);
-        if event["headers"].get("token").is_some() {
-            event["headers"]["token"] = Value::String(demo01_token.clone());
+        let response = match process.invoke(&event).await {
+            Outcome::Response(response) => response,
+            failure => panic!("{file}: {function} answered {failure:?}"),
+        };
+        if is_event_function {
+            // Lambda and EventBridge only need a successful invocation; the bootstrap says what it did.
+            let expected = if function == "admin-bootstrap" { json!({"created": true}) } else { Value::Null };
+            assert_eq!(response, expected, "{file}");
+            continue;
         }
-        if event["headers"].get("authorization").is_some() {
-            event["headers"]["authorization"] = Value::String(format!("Bearer {admin_token}"));
+        assert_eq!(response["statusCode"], *status, "{file}: {response}");
+        if file.starts_with("ws-") {
+            continue;
         }
-        let request = lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event");
-        let response = (route.handler)(b.state.clone(), request).await;
-        assert_eq!(response.status().as_u16(), *status, "{file}: {:?}", response.body());
-        assert_eq!(response.headers()["access-control-allow-origin"], "*", "{file}");
-        let bytes = response.body().as_ref();
+        assert_eq!(response["headers"]["access-control-allow-origin"], "*", "{file}");
+        let bytes = response_body(&response);
         if *status == 204 {
-            assert!(bytes.is_empty());
+            assert!(bytes.is_empty(), "{file}");
             continue;
         }
-        if response.headers()["content-type"].to_str().is_ok_and(|t| t.starts_with("text/html")) {
-            assert!(std::str::from_utf8(bytes).is_ok_and(|page| page.contains("/admin/loginevent")), "{file}");
+        if response["headers"]["content-type"].as_str().is_some_and(|t| t.starts_with("text/html")) {
+            assert!(std::str::from_utf8(&bytes).is_ok_and(|page| page.contains("/admin/loginevent")), "{file}");
             continue;
         }
-        let body: Value = serde_json::from_slice(bytes).expect("envelope");
+        let body: Value = serde_json::from_slice(&bytes).expect("envelope");
         assert_eq!(body["msg"], if *status == 200 { "ok" } else { "fail" }, "{file}: {body}");
         if let (Some(t), Some(1)) = (body["data"]["token"].as_str(), body["data"]["id"].as_i64()) {
-            demo01_token = t.to_owned();
+            credentials.user_token = t.to_owned();
         }
         if let Some(t) = body["data"]["token"].as_str().filter(|_| body["data"].get("manager").is_some()) {
-            admin_token = t.to_owned();
+            credentials.admin_token = t.to_owned();
         }
     }
+
+    // `$connect` handed the post-connect step to its function with one asynchronous invoke.
+    let invokes = processes["ws-connect"].api.invokes();
+    assert_eq!(invokes.len(), 1, "{invokes:?}");
+    assert_eq!(invokes[0].0, "ws-post-connect");
+    assert_eq!(invokes[0].1["connectionId"], connect_id.as_str());
+    assert_eq!(invokes[0].1["token"], credentials.user_token.as_str());
+    let all = routes::functions();
+    assert_eq!(processes.len(), all.len(), "every function ran as a process");
 }
 
-/// WebSocket route events and the plain events of the post-connect, keepalive and admin
-/// bootstrap functions.
-async fn run_plain_event(b: &Backend, file: &str, mut event: Value, token: &str, status: u16) {
-    let stem = file.trim_end_matches(".json");
-    if routes::EVENT_FUNCTIONS.contains(&stem) {
-        let outcome = match stem {
-            "ws-post-connect" => {
-                event["token"] = Value::String(token.to_owned());
-                let step = serde_json::from_value(event).expect("post-connect event");
-                chat_functions::handlers::ws_post_connect(b.state.clone(), step).await
-            }
-            "admin-bootstrap" => {
-                let credentials = serde_json::from_value(event).expect("bootstrap event");
-                let created = chat_functions::handlers::admin_bootstrap(b.state.clone(), credentials).await;
-                created.map(|answer| assert_eq!(answer, json!({"created": true}), "{file}"))
-            }
-            _ => chat_functions::handlers::ws_keepalive(b.state.clone()).await,
-        };
-        assert_eq!(outcome.map(|()| 200).unwrap_or(500), status, "{file}");
-        return;
-    }
-    let route = route_of(file);
-    assert_eq!(event["requestContext"]["routeKey"], route.path, "{file}");
-    if event.get("queryStringParameters").is_some() {
-        event["queryStringParameters"]["token"] = Value::String(token.to_owned());
-    }
-    let request = lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway WebSocket event");
-    let response = (route.handler)(b.state.clone(), request).await;
-    assert_eq!(response.status().as_u16(), status, "{file}");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_function_or_a_missing_variable_fails_the_cold_start() {
+    let b = Backend::new(BackendKind::DynamoRedis).await;
+    let env = b.function_env("http://127.0.0.1:9").await;
+    let binary = function_binary("debug");
+    let mut unknown = FunctionProcess::spawn(&binary, "no-such-function", &env).await;
+    assert!(matches!(unknown.ready().await, Err(Outcome::InitError(_))));
+    let without_table: Vec<(String, String)> = env.iter().filter(|(k, _)| k != "USERS_TABLE").cloned().collect();
+    let mut misconfigured = FunctionProcess::spawn(&binary, "login-chat", &without_table).await;
+    assert!(matches!(misconfigured.ready().await, Err(Outcome::InitError(_))));
+    let mut fine = FunctionProcess::spawn(&binary, "login-chat", &env).await;
+    assert!(fine.ready().await.is_ok());
 }
 
 #[test]
-fn every_function_binary_has_a_route_an_event_and_a_template_entry() {
+fn every_function_has_a_route_an_event_and_a_template_entry() {
     let root = workspace_root();
     let template = std::fs::read_to_string(root.join("template.yaml")).expect("template.yaml");
     let events: Vec<String> = std::fs::read_dir(root.join("events"))
         .expect("events/")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    let mut bins: Vec<String> = std::fs::read_dir(root.join("functions/src/bin"))
-        .expect("bins")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().trim_end_matches(".rs").to_owned())
-        .filter(|b| b != "chat-local")
-        .collect();
-    bins.sort();
-    let mut routed: Vec<String> = routes::ROUTES
-        .iter()
-        .chain(routes::WS_ROUTES)
-        .chain(std::iter::once(&routes::DEFAULT_ROUTE))
-        .map(|r| r.bin.to_owned())
-        .chain(routes::EVENT_FUNCTIONS.iter().map(|f| (*f).to_owned()))
-        .collect();
-    routed.sort();
-    routed.dedup();
-    assert_eq!(bins, routed, "one binary per route or event function");
-    for bin in &bins {
-        assert!(template.contains(&format!("Binary: {bin}\n")), "template.yaml lacks Binary: {bin}");
-        assert!(events.iter().any(|e| e == &format!("{bin}.json")), "events/{bin}.json missing");
-        for route in routes::ROUTES.iter().chain(routes::WS_ROUTES).filter(|r| r.bin == bin) {
-            if route.method == "WS" {
-                let key = route.path;
-                assert!(
-                    template.contains(&format!("RouteKey: {key}\n")),
-                    "template.yaml lacks the WebSocket route {key}"
-                );
-            } else {
-                let path = route.path;
-                assert!(template.contains(&format!("Path: {path}\n")), "template.yaml lacks the route {path}");
+    let functions = routes::functions();
+    let declared = template.matches("      Handler: ").count();
+    assert_eq!(declared, functions.len(), "template.yaml declares exactly one function per handler");
+    for function in &functions {
+        assert!(template.contains(&format!("      Handler: {function}\n")), "template.yaml lacks Handler: {function}");
+        assert!(events.iter().any(|e| e == &format!("{function}.json")), "events/{function}.json missing");
+        for route in routes::routes_of(function) {
+            match route.method {
+                "WS" => assert!(
+                    template.contains(&format!("RouteKey: {}\n", route.path)),
+                    "template.yaml lacks the WebSocket route {}",
+                    route.path
+                ),
+                "ANY" => {}
+                _ => assert!(
+                    template.contains(&format!("Path: {}\n", route.path)),
+                    "template.yaml lacks the route {}",
+                    route.path
+                ),
             }
         }
     }

@@ -1,6 +1,0 @@
-//! Lambda: POST /admin/commonUpdateById (the status toggle)
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    chat_functions::lambda::run_admin(chat_functions::handlers::admin_common_update).await
-}

@@ -1,6 +1,0 @@
-//! Lambda: POST /admin/chatuser/update/{id}
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    chat_functions::lambda::run_admin(chat_functions::handlers::admin_user_update).await
-}

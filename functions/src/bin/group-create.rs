@@ -1,6 +1,0 @@
-//! Lambda: POST /api/chat/group/create
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    chat_functions::lambda::run(chat_functions::handlers::group_create).await
-}

@@ -1,6 +1,0 @@
-//! Lambda: GET /api/chat/groupinfo/{id}
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    chat_functions::lambda::run(chat_functions::handlers::group_info).await
-}

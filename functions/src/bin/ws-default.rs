@@ -1,6 +1,0 @@
-//! Lambda: WebSocket $default (client frames)
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    chat_functions::lambda::run(chat_functions::handlers::ws_default).await
-}
