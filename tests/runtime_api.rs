@@ -210,15 +210,17 @@ impl FunctionProcess {
     /// Starts `binary` as Lambda starts a custom runtime: `_HANDLER` names the function, the
     /// `AWS_LAMBDA_*` variables describe it, `env` adds the function's configuration.
     pub async fn spawn(binary: &Path, handler: &str, env: &[(String, String)]) -> FunctionProcess {
-        FunctionProcess::spawn_with_args(binary, &[], handler, env).await
+        FunctionProcess::spawn_with_args(binary, &[], handler, env, None).await
     }
 
-    /// [`FunctionProcess::spawn`] of an interpreter with its arguments (a Node.js peer).
+    /// [`FunctionProcess::spawn`] of an interpreter with its arguments (a Node.js peer), its log
+    /// (stderr) written to `log` if given (else dropped, unless `CHAT_FUNCTION_LOGS` is set).
     pub async fn spawn_with_args(
         program: &Path,
         args: &[&str],
         handler: &str,
         env: &[(String, String)],
+        log: Option<&Path>,
     ) -> FunctionProcess {
         let binary = program;
         let api = RuntimeApi::start().await;
@@ -238,7 +240,9 @@ impl FunctionProcess {
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null());
-        if std::env::var_os("CHAT_FUNCTION_LOGS").is_none() {
+        if let Some(path) = log {
+            command.stderr(std::fs::File::create(path).expect("log file"));
+        } else if std::env::var_os("CHAT_FUNCTION_LOGS").is_none() {
             command.stderr(Stdio::null());
         }
         let spawned_at = Instant::now();

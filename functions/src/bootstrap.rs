@@ -9,5 +9,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         chat_functions::routes::functions().iter().for_each(|f| println!("{f}"));
         return Ok(());
     }
-    chat_functions::lambda::run_function(&name).await
+    // Lives as long as the process: leaked once so every request's log span can borrow it.
+    chat_functions::lambda::run_function(name.leak()).await
 }

@@ -71,7 +71,7 @@ async fn main() {
 }
 
 async fn cold_start(program: &Path, args: &[&str], handler: &str, env: &[(String, String)], event: &Value) -> Sample {
-    let mut process = FunctionProcess::spawn_with_args(program, args, handler, env).await;
+    let mut process = FunctionProcess::spawn_with_args(program, args, handler, env, None).await;
     let ready = process.ready().await.unwrap_or_else(|e| panic!("{handler}: cold start failed: {e:?}"));
     let outcome = process.invoke(event).await;
     let answered = Instant::now();

@@ -226,6 +226,53 @@ async fn an_unknown_function_or_a_missing_variable_fails_the_cold_start() {
     assert!(fine.ready().await.is_ok());
 }
 
+/// With Lambda's JSON log format every line is a JSON object naming the invocation's request id,
+/// the route and, once the token check passed, the user; the token itself never appears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_name_the_request_route_and_user_and_never_the_token() {
+    let b = Backend::new(BackendKind::DynamoRedis).await;
+    let user = b.register("logged01").await;
+    let mut env = b.function_env("http://127.0.0.1:9").await;
+    env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
+    // Debug: the SDK's lines of the request's own DynamoDB calls, after the token check.
+    env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "DEBUG".into()));
+    let dir = chat_tests::TempDir::new();
+    let log = dir.0.join("goodfriend-list.log");
+    let mut process =
+        FunctionProcess::spawn_with_args(&function_binary("debug"), &[], "goodfriend-list", &env, Some(&log)).await;
+    assert!(process.ready().await.is_ok());
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace_root().join("events/goodfriend-list.json")).expect("event"),
+    )
+    .expect("JSON");
+    refresh_event(&mut event, &EventCredentials { user_token: user.token.clone(), admin_token: String::new() });
+    let Outcome::Response(response) = process.invoke(&event).await else { panic!("goodfriend-list failed") };
+    assert_eq!(response["statusCode"], 200, "{response}");
+    drop(process);
+
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(!text.contains(&user.token), "a token was logged");
+    let lines: Vec<Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
+    // The cold start's lines (the Secrets Manager read) belong to no request.
+    let in_request: Vec<&Value> = lines.iter().filter(|l| l["spans"][0]["name"] == "Lambda runtime invoke").collect();
+    assert!(!in_request.is_empty(), "no line of the request: {text}");
+    for line in &in_request {
+        let spans = line["spans"].as_array().expect("spans");
+        assert_eq!(spans[0]["requestId"], "00000000-0000-4000-8000-000000000001", "{line}");
+        // Only the runtime's own debug lines (reading the event, sending the answer) are outside
+        // the handler's span.
+        if let Some(handler) = spans.get(1) {
+            assert_eq!(handler["function"], "goodfriend-list", "{line}");
+            assert_eq!(handler["route"], "GET /api/chat/goodfriendlist/{page}", "{line}");
+        }
+    }
+    assert!(
+        in_request.iter().any(|l| l["spans"][1]["user_id"] == user.id),
+        "no line after the token check names the user: {text}"
+    );
+}
+
 #[test]
 fn every_function_has_a_route_an_event_and_a_template_entry() {
     let root = workspace_root();
@@ -236,9 +283,15 @@ fn every_function_has_a_route_an_event_and_a_template_entry() {
         .collect();
     let functions = routes::functions();
     let declared = template.matches("      Handler: ").count();
+    assert_eq!(template.matches("        Binary: bootstrap\n").count(), functions.len(), "one build definition");
     assert_eq!(declared, functions.len(), "template.yaml declares exactly one function per handler");
     for function in &functions {
         assert!(template.contains(&format!("      Handler: {function}\n")), "template.yaml lacks Handler: {function}");
+        // Its own log group with a retention, and an alarm on its errors and throttles.
+        let log_group = format!("      LogGroupName: !Sub /aws/lambda/${{AWS::StackName}}/{function}\n");
+        assert!(template.contains(&log_group), "template.yaml lacks the log group of {function}");
+        let alarm = format!("      AlarmDescription: {function} failed or was throttled\n");
+        assert!(template.contains(&alarm), "template.yaml lacks the alarm of {function}");
         assert!(events.iter().any(|e| e == &format!("{function}.json")), "events/{function}.json missing");
         for route in routes::routes_of(function) {
             match route.method {
