@@ -296,6 +296,9 @@ impl Backend {
             ("AWS_REGION", "us-east-1".to_owned()),
             ("AWS_ACCESS_KEY_ID", "local".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
+            // As the template sets it in Lambda: the CA bundle alone, so the TLS setup of a cold
+            // start reads one file instead of probing the hashed directory beside it too.
+            ("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

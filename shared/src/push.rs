@@ -110,10 +110,12 @@ impl InvokePostConnect {
 
     fn client(&self) -> &aws_sdk_lambda::Client {
         self.client.get_or_init(|| {
-            let config = aws_sdk_lambda::config::Builder::from(&self.shared)
-                .timeout_config(crate::store::dynamo::timeouts())
-                .build();
-            aws_sdk_lambda::Client::from_conf(config)
+            let mut config =
+                aws_sdk_lambda::config::Builder::from(&self.shared).timeout_config(crate::store::dynamo::timeouts());
+            if let Some(url) = crate::store::dynamo::endpoint_from_env("LAMBDA") {
+                config = config.endpoint_url(url);
+            }
+            aws_sdk_lambda::Client::from_conf(config.build())
         })
     }
 }

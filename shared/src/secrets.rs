@@ -8,8 +8,12 @@ use crate::error::{AppError, AppResult};
 
 /// Reads the secret strings of `ids` (ARNs or names) concurrently, in order.
 pub async fn fetch(shared: &SdkConfig, ids: &[String]) -> AppResult<Vec<Vec<u8>>> {
-    let config =
-        aws_sdk_secretsmanager::config::Builder::from(shared).timeout_config(crate::store::dynamo::timeouts()).build();
+    let mut config =
+        aws_sdk_secretsmanager::config::Builder::from(shared).timeout_config(crate::store::dynamo::timeouts());
+    if let Some(url) = crate::store::dynamo::endpoint_from_env("SECRETS_MANAGER") {
+        config = config.endpoint_url(url);
+    }
+    let config = config.build();
     let client = aws_sdk_secretsmanager::Client::from_conf(config);
     let reads = ids.iter().map(|id| {
         let client = &client;

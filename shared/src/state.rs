@@ -50,13 +50,13 @@ impl AppState {
             stores.managers_table = Some(required_var("MANAGERS_TABLE")?);
             secret_ids.push(required_var(ADMIN_JWT_SECRET_ARN)?);
         }
-        let shared = dynamo::sdk_config(false).await;
+        let shared = dynamo::lambda_sdk_config();
         let mut keys = secrets::fetch(&shared, &secret_ids).await?.into_iter();
         let mut config = Config::from_env(keys.next().unwrap_or_default())?;
         if let Some(admin_key) = keys.next() {
             config = config.with_admin(AdminConfig::build(admin_key)?)?;
         }
-        AppState::aws_on(&shared, config, &stores, None)
+        AppState::aws_on(&shared, config, &stores, dynamo::endpoint_from_env("DYNAMODB").as_deref())
     }
 
     /// The admin API's settings and store (spec 7); an internal error where they are not configured.

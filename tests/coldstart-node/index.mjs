@@ -1,7 +1,7 @@
 // The Node.js peer of `make bench-coldstart`: the same work as get-user-set-info's cold start and
 // first request — read the chat key from Secrets Manager at init, then per request verify the
-// HS256 token, GET the current token from Redis and GetItem the user row — on the Lambda Runtime
-// API loop a Node.js custom runtime runs.
+// HS256 token, GET the current token from Redis and GetItem the caller's row together, then
+// GetItem the asked user's row — on the Lambda Runtime API loop a Node.js custom runtime runs.
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { SecretsManagerClient, GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
@@ -35,16 +35,18 @@ async function handle(event) {
     body: JSON.stringify({ msg: status === 200 ? "ok" : "fail", data }),
   });
   if (!claims) return reply(400, "Token 令牌不合法！");
-  const [current, row] = await Promise.all([
-    redis.get(`chat_user_${claims.id}`),
+  const userRow = (id) =>
     dynamodb.send(new GetItemCommand({
       TableName: process.env.USERS_TABLE,
-      Key: { pk: { S: `USER#${claims.id}` } },
+      Key: { pk: { S: `USER#${id}` } },
       ConsistentRead: true,
-    })),
-  ]);
-  if (current !== token || !row.Item) return reply(400, "Token 令牌不合法！");
-  return reply(200, { userset: row.Item.userset?.S ?? "" });
+    }));
+  // As the Rust function: the current token and the caller's row at once, then the asked user's row.
+  const [current, caller] = await Promise.all([redis.get(`chat_user_${claims.id}`), userRow(claims.id)]);
+  if (current !== token || !caller.Item) return reply(400, "Token 令牌不合法！");
+  const target = await userRow(JSON.parse(event.body || "{}").userid);
+  if (!target.Item) return reply(400, "用户不存在");
+  return reply(200, { userset: target.Item.userset?.S ?? "" });
 }
 
 for (;;) {

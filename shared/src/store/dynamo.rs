@@ -72,6 +72,30 @@ pub async fn sdk_config(emulated: bool) -> aws_config::SdkConfig {
     loader.load().await
 }
 
+/// The AWS configuration of a deployed function, from what Lambda puts in its environment (the
+/// region and the execution role's credentials) rather than the SDK's default provider chains,
+/// whose profile-file and instance-metadata probing a Lambda cold start pays for nothing.
+/// `AWS_ENDPOINT_URL_<SERVICE>` still points a client elsewhere (see [`endpoint_from_env`]).
+pub fn lambda_sdk_config() -> aws_config::SdkConfig {
+    let region = std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")).ok();
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(region.map(Region::new))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .build()
+}
+
+/// The SDK's endpoint override variables (`AWS_ENDPOINT_URL_<SERVICE>`, then `AWS_ENDPOINT_URL`),
+/// honoured by hand where the configuration is not loaded by `aws-config` (local emulators).
+pub fn endpoint_from_env(service: &str) -> Option<String> {
+    std::env::var(format!("AWS_ENDPOINT_URL_{service}"))
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
 /// Calls fail fast instead of hanging a request on an unreachable service.
 pub fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
