@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use chat_shared::service::admin;
 use chat_tests::runtime_api::{FunctionProcess, Outcome};
-use chat_tests::{function_binary, moto_endpoint, refresh_event, Backend, EventCredentials, Member, RedisServer};
+use chat_tests::{
+    function_binary, moto_endpoint, refresh_event, workspace_root, Backend, EventCredentials, Member, RedisServer,
+};
 use serde_json::{json, Value};
 
 const USAGE: &str = "usage: lambda-invoke <function> <event.json> [--release]";
@@ -53,13 +55,22 @@ async fn main() -> ExitCode {
     }
 }
 
-/// A live chat user (`demo01`, registered now) and manager (`admin`, bootstrapped now) for the
-/// event's `token` and `Authorization` headers.
+/// The sample events' world: user 1 (whose token the `token` headers get) and its friend user 2
+/// (whom the events address; names other than the events' own `demo01`/`demo02`, which
+/// `reg-chat` and `visitor-reg-chat` register), and the manager of `events/admin-bootstrap.json`
+/// (whose token `Authorization` gets, and whose password `admin-login` uses).
 async fn credentials(backend: &Backend) -> EventCredentials {
-    let user = backend.register("demo01").await;
-    let password = "admin123456";
-    let _ = admin::bootstrap(&backend.state, "admin", password).await;
-    let (_, login) = backend.post_json("/admin/loginevent", json!({"username": "admin", "password": password})).await;
+    let user = backend.register("invoke01").await;
+    let friend = backend.register("invoke02").await;
+    backend.befriend(user.id, friend.id).await;
+    let manager: Value = std::fs::read_to_string(workspace_root().join("events/admin-bootstrap.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_else(|| json!({"username": "admin", "password": "change-me-now"}));
+    let (name, password) =
+        (manager["username"].as_str().unwrap_or("admin"), manager["password"].as_str().unwrap_or(""));
+    let _ = admin::bootstrap(&backend.state, name, password).await;
+    let (_, login) = backend.post_json("/admin/loginevent", json!({"username": name, "password": password})).await;
     let admin_token = login["data"]["token"].as_str().unwrap_or_default().to_owned();
     let Member { token, .. } = user;
     EventCredentials { user_token: token, admin_token }
