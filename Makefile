@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`; the rest are for developers and deployers.
-.PHONY: run test test-deps store-deps deploy-deps lint-template lint build invoke bench-coldstart \
+.PHONY: run test test-deps store-deps deploy-deps lint-template lint build invoke bench-coldstart bench-hash-memory \
 	release-tradeoff load release-size deploy-build admin-bootstrap
 
 # Runs the whole backend locally on http://127.0.0.1:3000 with the embedded store; the admin
@@ -49,6 +49,11 @@ bench-coldstart: store-deps
 	npm ci --prefix tests/coldstart-node --no-audit --no-fund --loglevel=error
 	cargo build --release --workspace --bin bootstrap --bin hello-lambda --bin coldstart-bench
 	target/release/coldstart-bench $(or $(ROUNDS),15)
+
+# Peak memory of password hashing under 64 parallel registrations and 32 logins (chat-local).
+bench-hash-memory:
+	cargo build --release --bin chat-local
+	bash infra/bench-hash-memory.sh
 
 # The release profile's trade-off (LTO, codegen units): build time, size and cold start of each.
 release-tradeoff: store-deps

@@ -20,7 +20,7 @@ for v in $variants; do
   start=$(date +%s.%N)
   cargo build -q --release "${config[@]}" --bin bootstrap
   rebuild=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
-  size=$(awk -v s="$(stat -c %s target/release/bootstrap)" 'BEGIN { printf "%.1f", s / 1048576 }')
-  ratio=$(target/release/coldstart-bench 7 | sed -n 's/^init ratio.*: \([0-9.]*\)x.*/\1/p')
+  size=$(awk -v s="$(stat -c %s "$binary")" 'BEGIN { printf "%.1f", s / 1048576 }')
+  ratio=$("$bench" 7 | sed -n 's/^init ratio.*: \([0-9.]*\)x.*/\1/p')
   printf '%-8s %-6s %14.0f %12s %12s\n' "$lto" "$cgu" "$rebuild" "$size" "$ratio"
 done

@@ -1,18 +1,14 @@
 //! HS256 JWTs with small claims: chat tokens (spec 2.1: `id, username, role, iat, exp, jti`) and
 //! admin tokens (spec 7.1: the same names, `role` always `admin`, signed with another key).
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::model::Role;
 
 /// Clock leeway when checking `exp`.
 pub const LEEWAY_SECS: i64 = 30;
-const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
@@ -61,11 +57,6 @@ pub enum TokenRejection {
     Invalid,
 }
 
-fn mac(secret: &[u8]) -> Hmac<Sha256> {
-    // HMAC accepts keys of any length, so this cannot fail.
-    <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
-}
-
 /// Signs a fresh chat token for a user.
 pub fn issue(secret: &[u8], id: i64, username: &str, role: Role, now_secs: i64, ttl_secs: u64) -> String {
     sign(
@@ -96,18 +87,12 @@ pub fn issue_admin(secret: &[u8], id: i64, username: &str, now_secs: i64, ttl_se
     )
 }
 
+// The one place tokens are made and checked, on `jsonwebtoken` with the algorithm pinned.
 fn sign(secret: &[u8], claims: &impl Serialize) -> String {
-    let payload = serde_json::to_vec(claims).unwrap_or_default();
-    let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(HEADER), URL_SAFE_NO_PAD.encode(payload));
-    let mut m = mac(secret);
-    m.update(signing_input.as_bytes());
-    let signature = URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
-    format!("{signing_input}.{signature}")
-}
-
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
+    // Keys are checked at start (≥ 32 bytes) and HS256 signing of serialisable claims cannot fail.
+    EncodingKey::from_secret(secret)
+        .and_then(|key| jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key))
+        .unwrap_or_default()
 }
 
 /// Verifies a chat token: signature (constant time), algorithm and expiry.
@@ -129,29 +114,16 @@ fn verify_claims<C: DeserializeOwned + Expiring>(
     token: &str,
     now_secs: i64,
 ) -> Result<C, TokenRejection> {
-    let mut parts = token.split('.');
-    let (Some(header_b64), Some(payload_b64), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(TokenRejection::Invalid);
-    };
-    let header: Header = URL_SAFE_NO_PAD
-        .decode(header_b64)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(TokenRejection::Invalid)?;
-    if header.alg != "HS256" {
-        return Err(TokenRejection::Invalid);
-    }
-    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| TokenRejection::Invalid)?;
-    let mut m = mac(secret);
-    m.update(&token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()]);
-    m.verify_slice(&signature).map_err(|_| TokenRejection::Invalid)?;
-    let claims: C = URL_SAFE_NO_PAD
-        .decode(payload_b64)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(TokenRejection::Invalid)?;
+    // Only HS256: `alg: none` and every other algorithm are refused. The signature is compared in
+    // constant time by the crate. `exp` is checked below against the caller's clock (with the
+    // leeway), after the signature, so a forged token is never reported as merely expired.
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_exp = false;
+    validation.required_spec_claims.clear();
+    let claims = DecodingKey::from_secret(secret)
+        .and_then(|key| jsonwebtoken::decode::<C>(token, &key, &validation))
+        .map_err(|_| TokenRejection::Invalid)?
+        .claims;
     if claims.exp() + LEEWAY_SECS < now_secs {
         return Err(TokenRejection::Expired);
     }
@@ -160,6 +132,9 @@ fn verify_claims<C: DeserializeOwned + Expiring>(
 
 #[cfg(test)]
 mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
     use super::*;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -175,6 +150,43 @@ mod tests {
         keys.sort();
         assert_eq!(keys, ["exp", "iat", "id", "jti", "role", "username"]);
         assert_ne!(t, issue(SECRET, 6, "my01", Role::User, 1_000, 60), "jti makes tokens unique");
+    }
+
+    /// Made by the hand-written HS256 signer this module had before `jsonwebtoken` (header
+    /// `{"alg":"HS256","typ":"JWT"}`, claims in declaration order): issued tokens stay valid.
+    const TOKEN_OF_THE_PREVIOUS_SIGNER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6NiwidXNlcm5hbWUiOiJteTAxIiwicm9sZSI6InVzZXIiLCJpYXQiOjEwMDAsImV4cCI6NDEwMjQ0NDgwMCwianRpIjoiMGYxYjlhNTItM2MxZS00ZDdlLTlhNDEtNWIyZjhjNmQ3ZTEwIn0.GiRjL1JKSO7TvwPoMbUNYRLgu6-NjLkBvAS-NWwaprk";
+
+    #[test]
+    fn tokens_issued_before_the_library_still_verify() {
+        let claims = verify(SECRET, TOKEN_OF_THE_PREVIOUS_SIGNER, 2_000).expect("still valid");
+        assert_eq!(
+            (claims.id, claims.username.as_str(), claims.role, claims.exp),
+            (6, "my01", Role::User, 4_102_444_800)
+        );
+        assert_eq!(claims.jti, "0f1b9a52-3c1e-4d7e-9a41-5b2f8c6d7e10");
+        assert_eq!(
+            verify(b"another-secret-another-secret-!!", TOKEN_OF_THE_PREVIOUS_SIGNER, 2_000),
+            Err(TokenRejection::Invalid)
+        );
+    }
+
+    #[test]
+    fn other_algorithms_are_refused() {
+        let t = issue(SECRET, 6, "my01", Role::User, 1_000, 60);
+        let payload = t.split('.').nth(1).expect("payload");
+        for header in
+            [r#"{"alg":"HS512","typ":"JWT"}"#, r#"{"alg":"HS384"}"#, r#"{"alg":"RS256"}"#, r#"{"alg":"None"}"#]
+        {
+            let forged = format!("{}.{payload}.{}", URL_SAFE_NO_PAD.encode(header), t.split('.').nth(2).expect("sig"));
+            assert_eq!(verify(SECRET, &forged, 1_000), Err(TokenRejection::Invalid), "{header}");
+        }
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &verify(SECRET, &t, 1_000).expect("claims"),
+            &EncodingKey::from_secret(SECRET).expect("key"),
+        )
+        .expect("HS512 token");
+        assert_eq!(verify(SECRET, &hs512, 1_000), Err(TokenRejection::Invalid), "a valid HS512 signature");
     }
 
     #[test]

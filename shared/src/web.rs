@@ -58,13 +58,16 @@ fn parse_body(req: &Request) -> AppResult<Map<String, Value>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
-    let content_type = header_value(req, "content-type").unwrap_or("").to_ascii_lowercase();
-    let is_json = if content_type.is_empty() {
-        bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-    } else {
-        content_type.starts_with("application/json") || content_type.contains("+json")
-    };
-    if is_json {
+    let content_type = header_value(req, "content-type").unwrap_or("").trim().to_ascii_lowercase();
+    let json = content_type.starts_with("application/json") || content_type.contains("+json");
+    let form = content_type.starts_with("application/x-www-form-urlencoded");
+    if content_type.starts_with("multipart/") {
+        // Accepted by no route (spec 1.2): nothing is read from it.
+        return Ok(Map::new());
+    }
+    // A missing or unknown type (text/plain, application/xml, garbage) is sniffed (spec 1.2).
+    let sniffed_json = !json && !form && bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if json || sniffed_json {
         return match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(map)) => Ok(map),
             // Egg's strict body parser accepts arrays but no route reads them.
@@ -72,11 +75,7 @@ fn parse_body(req: &Request) -> AppResult<Map<String, Value>> {
             _ => Err(AppError::BadJson),
         };
     }
-    if content_type.is_empty() || content_type.starts_with("application/x-www-form-urlencoded") {
-        return Ok(parse_form(bytes));
-    }
-    // multipart and other types carry nothing any route reads.
-    Ok(Map::new())
+    Ok(parse_form(bytes))
 }
 
 /// Form bodies with qs semantics: repeated keys and `a[]` keys become arrays.
@@ -225,6 +224,21 @@ mod tests {
         assert_eq!(json.raw("ids").as_deref(), Some("1,2"));
         let sniffed_form = params(&post(None, "username=abcd")).expect("sniffed form");
         assert_eq!(sniffed_form.raw("username").as_deref(), Some("abcd"));
+    }
+
+    /// Spec 1.2: an unknown `Content-Type` is sniffed like a missing one (JSON if the body starts
+    /// with `{`, else form); only multipart is ignored.
+    #[test]
+    fn unknown_content_types_are_sniffed() {
+        for content_type in ["text/plain", "application/xml", "garbled;;==", "TEXT/PLAIN; charset=utf-8"] {
+            let json = params(&post(Some(content_type), r#" {"username":"abcd"}"#)).expect("json");
+            assert_eq!(json.raw("username").as_deref(), Some("abcd"), "{content_type}");
+            let form = params(&post(Some(content_type), "username=abcd&password=123456")).expect("form");
+            assert_eq!(form.raw("password").as_deref(), Some("123456"), "{content_type}");
+            assert!(matches!(params(&post(Some(content_type), "{\"a\":")), Err(AppError::BadJson)), "{content_type}");
+        }
+        let multipart = params(&post(Some("multipart/form-data; boundary=x"), "username=abcd")).expect("multipart");
+        assert_eq!(multipart.raw("username"), None);
     }
 
     #[test]

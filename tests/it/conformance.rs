@@ -364,10 +364,9 @@ async fn the_sent_log_finds_counts_and_revokes_once(kind: BackendKind) {
         revoked: false,
         queued: Vec::new(),
     };
-    assert!(!log.has_sent_single(1, 2).await.expect("count"));
     log.record(&entry).await.expect("record");
-    assert!(log.has_sent_single(1, 2).await.expect("count"));
-    assert!(!log.has_sent_single(2, 1).await.expect("count"), "per direction");
+    assert!(!log.claim_stranger_message(1, 2).await.expect("claim"), "a message was sent before (as a friend)");
+    assert!(log.claim_stranger_message(2, 1).await.expect("claim"), "per direction");
     log.add_queued(&entry, &[(2, "k1".into())]).await.expect("queued");
     let found = log.find(1, "single", 2, "m1").await.expect("find").expect("found");
     assert_eq!(found.queued, vec![(2, "k1".to_owned())]);
@@ -377,6 +376,20 @@ async fn the_sent_log_finds_counts_and_revokes_once(kind: BackendKind) {
     assert!(log.mark_revoked(&found).await.expect("revoke"));
     assert!(!log.mark_revoked(&found).await.expect("revoke"), "only the first revoke acts");
     assert!(log.find(1, "single", 2, "m1").await.expect("find").expect("found").revoked);
+}
+
+/// Spec 6.6 `sendCount` 1: of 20 parallel claims exactly one wins; a second claim never does,
+/// and a deleted sender's claims go with it.
+async fn a_stranger_claim_is_won_once_even_in_parallel(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let log = &b.state.messages;
+    let claims = futures_util::future::join_all((0..20).map(|_| log.claim_stranger_message(7, 8))).await;
+    let won = claims.into_iter().map(|c| c.expect("claim")).filter(|&won| won).count();
+    assert_eq!(won, 1);
+    assert!(!log.claim_stranger_message(7, 8).await.expect("claim"));
+    assert!(log.find(7, "single", 8, "#stranger").await.expect("find").is_none(), "a claim is no message");
+    log.forget_sender(7).await.expect("forget");
+    assert!(log.claim_stranger_message(7, 8).await.expect("claim"), "the deleted sender's claim is gone");
 }
 
 async fn created(b: &Backend, username: &str, role: Role, device: &str) -> User {
@@ -519,6 +532,7 @@ on_every_backend!(
     a_users_connections_queue_and_log_can_be_cleared,
     connections_are_current_while_their_token_is,
     the_sent_log_finds_counts_and_revokes_once,
+    a_stranger_claim_is_won_once_even_in_parallel,
     social_rows_and_the_offline_queue,
     profile_changes_and_bounded_search,
     users_are_unique_case_insensitively_and_findable,

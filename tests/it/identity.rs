@@ -106,6 +106,42 @@ async fn login_failures_are_limited_per_username(kind: BackendKind) {
     assert_eq!(other, (400, fail("账号不存在或者被禁用")), "the limit is per username");
 }
 
+/// Spec 1.8 #2 under parallel requests: the attempt is counted in the same atomic step as the
+/// check, so of 50 wrong passwords sent at once at most 5 get a password check, for chat users
+/// and managers alike (each namespace its own counter).
+async fn parallel_wrong_passwords_stop_at_the_limit(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    register(&b, "raced01", "right-password").await;
+    chat_shared::service::admin::bootstrap(&b.state, "racedadmin", "right-password").await.expect("bootstrap");
+    for (path, username, wrong_password) in
+        [("/api/loginChat", "raced01", "账户或密码错误"), ("/admin/loginevent", "racedadmin", "密码错误")]
+    {
+        let guess = json!({"username": username, "password": "wrong-password"});
+        let answers = futures_util::future::join_all((0..50).map(|_| b.post_json(path, guess.clone()))).await;
+        let count =
+            |message: &str| answers.iter().filter(|(status, body)| *status == 400 && *body == fail(message)).count();
+        let (checked, refused) = (count(wrong_password), count("登录失败次数过多，请15分钟后再试"));
+        assert_eq!(checked + refused, answers.len(), "{path}: {answers:?}");
+        assert!((1..=5).contains(&checked), "{path}: {checked} passwords were checked");
+        let right = b.post_json(path, json!({"username": username, "password": "right-password"})).await;
+        assert_eq!(right, (400, fail("登录失败次数过多，请15分钟后再试")), "{path}: locked for the window");
+    }
+}
+
+/// The visitor rate limit (spec 1.8 #1) counts before it acts: 20 parallel registrations of one
+/// device let at most 5 through, and they all land on one visitor account.
+async fn parallel_visitor_registrations_stop_at_the_limit(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let device = "5d1a344c-bf16-4425-adbc-d12f49cfa399";
+    let answers = futures_util::future::join_all((0..20).map(|_| b.visitor_register(device))).await;
+    let through: Vec<&Value> = answers.iter().filter(|(status, _)| *status == 200).map(|(_, body)| body).collect();
+    let limited = answers.iter().filter(|a| **a == (400, fail("请求过于频繁，请1个小时后再试"))).count();
+    assert_eq!(through.len() + limited, answers.len(), "{answers:?}");
+    assert!((1..=5).contains(&through.len()), "{} registrations passed the limit", through.len());
+    let ids: std::collections::HashSet<i64> = through.iter().filter_map(|body| body["data"]["id"].as_i64()).collect();
+    assert_eq!(ids.len(), 1, "one device, one visitor: {through:?}");
+}
+
 async fn legacy_password_hashes_are_upgraded_on_login(kind: BackendKind) {
     let b = Backend::new(kind).await;
     let legacy = "8d969eef6ecad3c29a3a629280e686cf0c3f5d5a86aff3ca12020c923adc6c92"; // sha256("123456")
@@ -307,6 +343,8 @@ on_every_backend!(
     register_login_and_logout,
     validation_and_body_errors,
     login_failures_are_limited_per_username,
+    parallel_wrong_passwords_stop_at_the_limit,
+    parallel_visitor_registrations_stop_at_the_limit,
     legacy_password_hashes_are_upgraded_on_login,
     chat_auth_checks_in_order,
     visitor_signature_checks_in_order,

@@ -275,6 +275,26 @@ async fn strangers_get_one_message_and_settings_can_refuse_them(kind: BackendKin
     assert_eq!((status, body["data"].as_str()), (422, Some("接收类型 的值 `x` 必须在 [`single`,`group`] 中")));
 }
 
+/// Spec 6.6 under parallel requests: of 20 first messages sent at once to a stranger exactly one
+/// is accepted (and stored), the rest get the limit's message.
+async fn parallel_first_messages_to_a_stranger_accept_one(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let (alice, bob) = (b.register("alice07").await, b.register("bob00007").await);
+    let sends = (0..20).map(|i| {
+        let text = format!("hello {i}");
+        let (b, alice) = (&b, &alice);
+        async move { send_text(b, alice, bob.id, "single", &text).await }
+    });
+    let answers = futures_util::future::join_all(sends).await;
+    let accepted = answers.iter().filter(|(status, _)| *status == 200).count();
+    let refused = answers
+        .iter()
+        .filter(|(status, body)| *status == 400 && body["data"] == "在成为好友之前，对方只允许向他发一条消息")
+        .count();
+    assert_eq!((accepted, refused), (1, 19), "{answers:?}");
+    assert_eq!(b.queued(bob.id).await.len(), 1, "only the accepted message is stored");
+}
+
 async fn only_the_sender_revokes_and_only_within_five_minutes(kind: BackendKind) {
     let b = Backend::new(kind).await;
     let addr = b.serve();
@@ -388,6 +408,7 @@ on_every_backend!(
     an_offline_recipient_pulls_the_message_once_after_reconnecting,
     a_gone_connection_is_dropped_and_the_message_kept_offline,
     strangers_get_one_message_and_settings_can_refuse_them,
+    parallel_first_messages_to_a_stranger_accept_one,
     only_the_sender_revokes_and_only_within_five_minutes,
     a_group_message_reaches_online_members_and_queues_for_the_rest,
 );

@@ -26,13 +26,13 @@ pub fn admin_token_key(manager_id: i64) -> String {
 pub async fn login(state: &AppState, username: &str, password: &str) -> AppResult<Value> {
     let (config, managers) = state.admin()?;
     let failures = LoginFailures::admin(username);
-    failures.check(state).await?;
+    failures.attempt(state).await?;
     let Some(manager) = managers.find_by_username(username).await? else {
-        return Err(failures.fail(state, AppError::Fail("该管理员不存在或者被禁用了")).await?);
+        return Err(AppError::Fail("该管理员不存在或者被禁用了"));
     };
     let mut manager = manager;
     match password::verify(password, &manager.password).await? {
-        Verified::No => return Err(failures.fail(state, AppError::Fail("密码错误")).await?),
+        Verified::No => return Err(AppError::Fail("密码错误")),
         Verified::Yes => {}
         Verified::YesLegacy => {
             let now = now_secs();

@@ -41,18 +41,15 @@ impl LoginFailures {
         LoginFailures(format!("admin_login_fail:{}", username_key(username)))
     }
 
-    /// Refuses the attempt when the window already holds the limit of failures.
-    pub(crate) async fn check(&self, state: &AppState) -> AppResult<()> {
-        if state.sessions.count(&self.0).await? >= LOGIN_FAILURE_LIMIT {
+    /// Counts this attempt and refuses it once the window holds more than the limit. Counting
+    /// first, in one atomic step, is what bounds parallel guesses: of any number of attempts in
+    /// flight at most [`LOGIN_FAILURE_LIMIT`] get to check a password. A success clears the count,
+    /// so only failed attempts stay counted.
+    pub(crate) async fn attempt(&self, state: &AppState) -> AppResult<()> {
+        if state.sessions.hit(&self.0, LOGIN_FAILURE_WINDOW_SECS).await? > LOGIN_FAILURE_LIMIT {
             return Err(AppError::Fail("登录失败次数过多，请15分钟后再试"));
         }
         Ok(())
-    }
-
-    /// Counts a failure and returns `failure`.
-    pub(crate) async fn fail(&self, state: &AppState, failure: AppError) -> AppResult<AppError> {
-        state.sessions.hit(&self.0, LOGIN_FAILURE_WINDOW_SECS).await?;
-        Ok(failure)
     }
 
     pub(crate) async fn clear(&self, state: &AppState) -> AppResult<()> {
@@ -80,13 +77,13 @@ async fn issue_token(state: &AppState, user: &User) -> AppResult<Value> {
 /// compareData with a password (spec 2.6 steps 1–6).
 pub async fn login(state: &AppState, username: &str, password: &str) -> AppResult<Value> {
     let failures = LoginFailures::chat(username);
-    failures.check(state).await?;
+    failures.attempt(state).await?;
     let user = match state.users.find_by_username(username).await? {
         Some(user) if user.is_active() => user,
-        _ => return Err(failures.fail(state, NO_SUCH_ACCOUNT).await?),
+        _ => return Err(NO_SUCH_ACCOUNT),
     };
     let rehash = match password::verify(password, &user.password).await? {
-        Verified::No => return Err(failures.fail(state, AppError::Fail("账户或密码错误")).await?),
+        Verified::No => return Err(AppError::Fail("账户或密码错误")),
         Verified::Yes => None,
         Verified::YesLegacy => Some(password::hash(password).await?),
     };

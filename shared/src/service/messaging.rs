@@ -107,7 +107,8 @@ async fn check_send_limits(state: &AppState, me: &User, recipient: &User, their_
     match send_count(&recipient.userset, me.role) {
         0 if visitor => Err(AppError::Fail("你们不是好友关系，对方设置成：先登录才能发消息")),
         0 => Err(AppError::Fail("对方设置成：需要您先成为他的好友才能发消息")),
-        1 if state.messages.has_sent_single(me.id, recipient.id).await? => Err(ONE_MESSAGE_BEFORE_FRIENDS),
+        // One atomic claim, so parallel first messages cannot all pass a check-then-send.
+        1 if !state.messages.claim_stranger_message(me.id, recipient.id).await? => Err(ONE_MESSAGE_BEFORE_FRIENDS),
         _ => Ok(()),
     }
 }

@@ -600,6 +600,36 @@ impl DynamoMessageLog {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoMessageLog { store: DynamoSocialStore::new(client, table) }
     }
+
+    /// Whether `sender` sent any single message to `to_id` within the retention.
+    async fn has_sent_single(&self, sender: i64, to_id: i64) -> AppResult<bool> {
+        let mut start = None;
+        loop {
+            let out = self
+                .store
+                .client
+                .query()
+                .table_name(&self.store.table)
+                .key_condition_expression("pk = :pk")
+                .filter_expression("#ttl > :now")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":pk", s(format!("SENT#{sender}#single#{to_id}")))
+                .expression_attribute_values(":now", n(now_secs()))
+                .select(Select::Count)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| dynamo_error("Query sent", e))?;
+            if out.count > 0 {
+                return Ok(true);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(false);
+            }
+        }
+    }
 }
 
 fn sent_key(sender: i64, chat_type: &str, to_id: i64, id: &str) -> Item {
@@ -673,36 +703,37 @@ impl MessageLog for DynamoMessageLog {
             .await
             .map_err(|e| dynamo_error("GetItem sent", e))?;
         let now = now_secs();
-        // TTL deletion lags; an expired entry is as good as gone.
-        out.item.filter(|i| get_n(i, TTL_ATTRIBUTE).is_none_or(|t| t > now)).map(|i| sent_of(&i)).transpose()
+        // TTL deletion lags; an expired entry is as good as gone. The stranger claim has no row.
+        let live = |i: &Item| get_n(i, TTL_ATTRIBUTE).is_none_or(|t| t > now) && i.contains_key("row");
+        out.item.filter(live).map(|i| sent_of(&i)).transpose()
     }
 
-    async fn has_sent_single(&self, sender: i64, to_id: i64) -> AppResult<bool> {
-        let mut start = None;
-        loop {
-            let out = self
-                .store
-                .client
-                .query()
-                .table_name(&self.store.table)
-                .key_condition_expression("pk = :pk")
-                .filter_expression("#ttl > :now")
-                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-                .expression_attribute_values(":pk", s(format!("SENT#{sender}#single#{to_id}")))
-                .expression_attribute_values(":now", n(now_secs()))
-                .select(Select::Count)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| dynamo_error("Query sent", e))?;
-            if out.count > 0 {
-                return Ok(true);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(false);
-            }
+    async fn claim_stranger_message(&self, sender: i64, to_id: i64) -> AppResult<bool> {
+        if self.has_sent_single(sender, to_id).await? {
+            return Ok(false);
+        }
+        // The claim lives in the conversation's partition (so it counts as a message sent, and
+        // expires with the log) and carries `uid` (so deleting the sender removes it).
+        let now = now_secs();
+        let claim = with(
+            key(format!("SENT#{sender}#single#{to_id}"), STRANGER_CLAIM.to_owned()),
+            [("uid", n(sender)), (TTL_ATTRIBUTE, n(now + SENT_LOG_RETENTION_SECS))],
+        );
+        let put = self
+            .store
+            .client
+            .put_item()
+            .table_name(&self.store.table)
+            .set_item(Some(claim))
+            .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(dynamo_error("PutItem stranger claim", e)),
         }
     }
 
@@ -733,3 +764,7 @@ impl MessageLog for DynamoMessageLog {
         self.store.delete_keys(keys).await
     }
 }
+
+/// Sort key of the stranger claim in a `SENT#<sender>#single#<to>` partition (no message id
+/// starts with `#`).
+const STRANGER_CLAIM: &str = "#stranger";

@@ -15,6 +15,9 @@ use crate::error::{AppError, AppResult};
 /// Sent-message log: (`<sender>#<chatType>#<to_id>`, message id) → entry JSON.
 pub(super) const SENT: TableDefinition<(&str, &str), &str> = TableDefinition::new("sent_messages");
 
+/// Stranger claims (spec 6.6): `<sender>#single#<to_id>` → when the claim expires (seconds).
+const STRANGER_CLAIMS: TableDefinition<&str, i64> = TableDefinition::new("stranger_claims");
+
 fn conversation(sender: i64, chat_type: &str, to_id: i64) -> String {
     format!("{sender}#{chat_type}#{to_id}")
 }
@@ -165,25 +168,32 @@ impl MessageLog for EmbeddedMessageLog {
         Ok(found.filter(retained))
     }
 
-    async fn has_sent_single(&self, sender: i64, to_id: i64) -> AppResult<bool> {
+    async fn claim_stranger_message(&self, sender: i64, to_id: i64) -> AppResult<bool> {
         let key = conversation(sender, "single", to_id);
-        let entries: Vec<SentMessage> = self
-            .db
-            .run(move |db| {
-                let txn = db.begin_read().map_err(db_error)?;
-                let table = txn.open_table(SENT).map_err(db_error)?;
-                let mut out = Vec::new();
-                for entry in table.range((key.as_str(), "")..).map_err(db_error)? {
+        // One write transaction: redb runs them one at a time, so the check and the claim are
+        // one step.
+        self.db
+            .write(move |txn| {
+                let now = now_secs();
+                let sent = txn.open_table(SENT).map_err(db_error)?;
+                for entry in sent.range((key.as_str(), "")..).map_err(db_error)? {
                     let (k, json) = entry.map_err(db_error)?;
                     if k.value().0 != key {
                         break;
                     }
-                    out.push(from_json(json.value())?);
+                    if retained(&from_json(json.value())?) {
+                        return Ok(false);
+                    }
                 }
-                Ok(out)
+                drop(sent);
+                let mut claims = txn.open_table(STRANGER_CLAIMS).map_err(db_error)?;
+                if claims.get(key.as_str()).map_err(db_error)?.is_some_and(|expires| expires.value() > now) {
+                    return Ok(false);
+                }
+                claims.insert(key.as_str(), now + SENT_LOG_RETENTION_SECS).map_err(db_error)?;
+                Ok(true)
             })
-            .await?;
-        Ok(entries.iter().any(retained))
+            .await
     }
 
     async fn mark_revoked(&self, message: &SentMessage) -> AppResult<bool> {
@@ -206,6 +216,18 @@ impl MessageLog for EmbeddedMessageLog {
                 }
                 for (conversation, id) in &doomed {
                     table.remove((conversation.as_str(), id.as_str())).map_err(db_error)?;
+                }
+                let mut claims = txn.open_table(STRANGER_CLAIMS).map_err(db_error)?;
+                let mut claimed = Vec::new();
+                for entry in claims.range(prefix.as_str()..).map_err(db_error)? {
+                    let (k, _) = entry.map_err(db_error)?;
+                    if !k.value().starts_with(&prefix) {
+                        break;
+                    }
+                    claimed.push(k.value().to_owned());
+                }
+                for key in &claimed {
+                    claims.remove(key.as_str()).map_err(db_error)?;
                 }
                 Ok(())
             })

@@ -294,8 +294,10 @@ pub trait MessageLog: Send + Sync {
     /// Adds offline copies to an entry.
     async fn add_queued(&self, message: &SentMessage, queued: &[(i64, String)]) -> AppResult<()>;
     async fn find(&self, sender: i64, chat_type: &str, to_id: i64, id: &str) -> AppResult<Option<SentMessage>>;
-    /// Whether `sender` sent any single message to `to_id` within the retention.
-    async fn has_sent_single(&self, sender: i64, to_id: i64) -> AppResult<bool>;
+    /// Claims the one message a stranger may send `to_id` before they are friends (spec 6.6,
+    /// `sendCount` 1): `true` for exactly one caller however many ask at once, and only while
+    /// `sender` sent `to_id` nothing within the retention (not even as a friend before).
+    async fn claim_stranger_message(&self, sender: i64, to_id: i64) -> AppResult<bool>;
     /// Marks the entry revoked; `false` if it already was (or vanished), so only one revoke acts.
     async fn mark_revoked(&self, message: &SentMessage) -> AppResult<bool>;
     /// Deletes every entry `sender` sent.
