@@ -222,15 +222,20 @@ impl Backend {
         }
     }
 
-    /// Serves chat-local's gateway (HTTP routes, `/ws`, `@connections`) for this backend's state;
-    /// returns its `127.0.0.1:<port>`.
+    /// Serves chat-local's gateway (HTTP routes, `/ws`, `@connections`) for this backend's state
+    /// under [`test_limits`]; returns its `127.0.0.1:<port>`.
     pub fn serve(&self) -> String {
+        self.serve_with(test_limits())
+    }
+
+    /// [`Backend::serve`] under other limits.
+    pub fn serve_with(&self, limits: chat_functions::local::Limits) -> String {
         let listener = self.gateway_listener.lock().expect("lock").take().expect("served once");
         let addr = listener.local_addr().expect("addr").to_string();
         listener.set_nonblocking(true).expect("nonblocking");
         let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-        let app = chat_functions::local::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let app = chat_functions::local::router(self.state.clone(), &limits);
+        tokio::spawn(chat_functions::local::serve(listener, app, limits, std::future::pending()));
         addr
     }
 
@@ -365,6 +370,19 @@ pub fn function_binary(profile: &str) -> PathBuf {
     let binary = target.join(profile).join("bootstrap");
     assert!(binary.exists(), "{} is missing: run `make build-bins` (cargo build --bins) first", binary.display());
     binary
+}
+
+/// chat-local's limits in the tests: short deadlines, so the hostile-client tests see them act;
+/// a connection cap the tests can reach.
+pub fn test_limits() -> chat_functions::local::Limits {
+    chat_functions::local::Limits {
+        max_connections: 256,
+        header_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
+        http_idle: Duration::from_secs(2),
+        websocket_idle: Duration::from_secs(3),
+        ..chat_functions::local::Limits::default()
+    }
 }
 
 /// A registered or visitor account as its login response describes it.

@@ -30,6 +30,7 @@ mod conformance;
 mod events;
 mod friends;
 mod groups;
+mod hostile;
 mod identity;
 mod messaging;
 mod outage;

@@ -193,13 +193,11 @@ async fn main() -> std::process::ExitCode {
     println!("admin console at http://{addr}/admin ({managers})");
     let state = Arc::new(state);
     chat_functions::local::spawn_keepalive(state.clone());
-    let app = chat_functions::local::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let limits = chat_functions::local::Limits::default();
+    let app = chat_functions::local::router(state, &limits);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-        eprintln!("chat-local: {e}");
-        return std::process::ExitCode::FAILURE;
-    }
+    chat_functions::local::serve(listener, app, limits, shutdown).await;
     std::process::ExitCode::SUCCESS
 }

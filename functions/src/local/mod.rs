@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, State};
 use base64::engine::general_purpose::STANDARD;
@@ -18,17 +19,22 @@ use serde_json::{json, Map, Value};
 
 use crate::routes::{self, Route};
 
+mod server;
 mod websocket;
+
+pub use server::{serve, Limits};
 
 /// Bodies above this are refused before reaching a handler; handlers refuse above 100 KB.
 const MAX_FORWARDED_BODY: usize = 1024 * 1024;
 
 /// The router of `chat-local`: the WebSocket endpoint, the `@connections` API, and every other
-/// path through the HTTP API emulation.
-pub fn router(state: Arc<AppState>) -> axum::Router {
+/// path through the HTTP API emulation; `limits` bound the time a request body may take.
+pub fn router(state: Arc<AppState>, limits: &Limits) -> axum::Router {
     let sockets = Arc::new(Sockets::default());
+    let body_timeout = limits.body_timeout;
     let websocket = axum::Router::new()
-        .route("/ws", axum::routing::get(websocket::upgrade))
+        // Any other method on /ws is an unknown route, answered by `$default` like every other.
+        .route("/ws", axum::routing::get(websocket::upgrade).fallback(websocket::not_a_route))
         .route(
             "/@connections/{id}",
             axum::routing::post(websocket::post_to_connection)
@@ -36,7 +42,12 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
                 .get(websocket::get_connection),
         )
         .with_state(websocket::Local { state: state.clone(), sockets });
-    axum::Router::new().fallback(gateway).with_state(state).merge(websocket)
+    axum::Router::new()
+        .fallback(move |state: State<Arc<AppState>>, peer: ConnectInfo<SocketAddr>, req: axum::extract::Request| {
+            gateway(state, peer, req, body_timeout)
+        })
+        .with_state(state)
+        .merge(websocket)
 }
 
 pub use websocket::{spawn_keepalive, Sockets};
@@ -45,12 +56,45 @@ async fn gateway(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: axum::extract::Request,
+    body_timeout: Duration,
 ) -> axum::response::Response {
     let (parts, body) = req.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, MAX_FORWARDED_BODY).await else {
-        return to_axum(json_response(413, &json!({"msg":"fail","data":"request entity too large"})));
-    };
-    to_axum(dispatch(state, &parts, &body, peer).await)
+    match read_body(&parts, body, body_timeout).await {
+        Ok(body) => to_axum(dispatch(state, &parts, &body, peer).await),
+        Err(refusal) => refusal,
+    }
+}
+
+/// A request's body, or the envelope refusing it: a declared length over the limit at once
+/// (413, without reading it), a body over the limit (413), one that does not arrive in time
+/// (408) or is malformed (400, e.g. a bad chunk size).
+pub(crate) async fn read_body(
+    parts: &axum::http::request::Parts,
+    body: axum::body::Body,
+    timeout: Duration,
+) -> Result<axum::body::Bytes, axum::response::Response> {
+    let fail = |status: u16, data: &str| to_axum(json_response(status, &json!({"msg": "fail", "data": data})));
+    let declared = parts.headers.get("content-length").and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_FORWARDED_BODY as u64) {
+        return Err(fail(413, "request entity too large"));
+    }
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_FORWARDED_BODY)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) if is_length_limit(&e) => Err(fail(413, "request entity too large")),
+        Ok(Err(_)) => Err(fail(400, "Bad Request")),
+        Err(_) => Err(fail(408, "Request Timeout")),
+    }
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// Routes one HTTP request as API Gateway would: the matching route's handler (or `$default`'s)
@@ -142,7 +186,7 @@ fn v2_event(
     event
 }
 
-fn to_axum(response: lambda_http::Response<Body>) -> axum::response::Response {
+pub(crate) fn to_axum(response: lambda_http::Response<Body>) -> axum::response::Response {
     let (parts, body) = response.into_parts();
     let bytes: Vec<u8> = match body {
         Body::Empty => Vec::new(),

@@ -4,10 +4,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -19,35 +21,82 @@ use chat_shared::push::PostConnectEvent;
 use chat_shared::AppState;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::handlers;
 use crate::routes;
 
 /// Server keepalive interval of the local gateway (spec 6.3.5).
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// Frames posted to a connection and not yet taken by its client, in bytes. A client that stops
+/// reading fills it; the connection is then gone, as API Gateway drops a connection it cannot
+/// write to, and what is posted to it afterwards is kept offline by the handlers.
+pub const OUTBOUND_BUFFER_BYTES: usize = 1024 * 1024;
+/// API Gateway's WebSocket limits: a frame of at most 32 KB, a message of at most 128 KB; more
+/// closes the connection with 1009.
+const MAX_FRAME_BYTES: usize = 32 * 1024;
+const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 
 enum Outbound {
     Text(String),
-    Close,
+    Close(u16),
+}
+
+/// One open socket as the `@connections` API reaches it: its writer's queue, the bytes waiting
+/// in it, and the switch that ends the connection at once.
+#[derive(Clone)]
+struct Socket {
+    tx: mpsc::UnboundedSender<Outbound>,
+    queued: Arc<AtomicUsize>,
+    kill: Arc<watch::Sender<bool>>,
+}
+
+impl Socket {
+    /// Queues a frame; `false` when the connection is gone or its client stopped reading (it is
+    /// then ended).
+    fn post(&self, text: String) -> bool {
+        let len = text.len();
+        if self.queued.fetch_add(len, Ordering::SeqCst) + len > OUTBOUND_BUFFER_BYTES {
+            self.kill.send_replace(true);
+            return false;
+        }
+        self.tx.send(Outbound::Text(text)).is_ok()
+    }
 }
 
 /// The open sockets by connection id.
 #[derive(Default)]
-pub struct Sockets(Mutex<HashMap<String, mpsc::UnboundedSender<Outbound>>>);
+pub struct Sockets(Mutex<HashMap<String, Socket>>);
 
 impl Sockets {
-    fn sender(&self, id: &str) -> Option<mpsc::UnboundedSender<Outbound>> {
+    fn get(&self, id: &str) -> Option<Socket> {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).cloned()
     }
 
-    fn insert(&self, id: &str, tx: mpsc::UnboundedSender<Outbound>) {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id.to_owned(), tx);
+    fn insert(&self, id: &str, socket: Socket) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id.to_owned(), socket);
     }
 
-    fn remove(&self, id: &str) -> Option<mpsc::UnboundedSender<Outbound>> {
+    fn remove(&self, id: &str) -> Option<Socket> {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(id)
     }
+}
+
+/// The close code RFC 6455 gives a frame the socket could not accept (API Gateway answers so):
+/// 1002 protocol error, 1007 invalid UTF-8, 1009 too big; anything else 1011.
+fn close_code(error: &axum::Error) -> u16 {
+    use tokio_tungstenite::tungstenite::Error;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = source {
+        match err.downcast_ref::<Error>() {
+            Some(Error::Protocol(_)) => return 1002,
+            Some(Error::Utf8(_)) => return 1007,
+            Some(Error::Capacity(_)) => return 1009,
+            Some(_) => return 1011,
+            None => source = err.source(),
+        }
+    }
+    1011
 }
 
 #[derive(Clone)]
@@ -63,14 +112,34 @@ fn new_connection_id() -> String {
 }
 
 /// GET /ws?token= — the WebSocket handshake always completes (spec 6.3.1); authentication follows.
+/// A plain GET (no upgrade) is a 400 envelope.
 pub async fn upgrade(
     State(local): State<Local>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    ws.on_upgrade(move |socket| serve(local, socket, uri, headers, peer))
+    let Ok(ws) = ws else {
+        let refusal = chat_shared::web::json_response(400, &json!({"msg": "fail", "data": "Bad Request"}));
+        return super::to_axum(refusal);
+    };
+    ws.max_frame_size(MAX_FRAME_BYTES)
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| serve(local, socket, uri, headers, peer))
+}
+
+/// Any other method on `/ws`: the route does not exist, `$default` answers (spec 1.3).
+pub async fn not_a_route(
+    State(local): State<Local>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: axum::extract::Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    match super::read_body(&parts, body, Duration::from_secs(30)).await {
+        Ok(body) => super::to_axum(super::dispatch(local.state, &parts, &body, peer).await),
+        Err(refusal) => refusal,
+    }
 }
 
 async fn serve(local: Local, socket: WebSocket, uri: Uri, headers: HeaderMap, peer: SocketAddr) {
@@ -78,21 +147,35 @@ async fn serve(local: Local, socket: WebSocket, uri: Uri, headers: HeaderMap, pe
     let connected_at = now_ms();
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel();
-    local.sockets.insert(&id, tx);
-    // The writer: frames posted through @connections, in order; a delete closes with 1000.
+    let (kill, mut killed) = watch::channel(false);
+    let socket = Socket { tx, queued: Arc::new(AtomicUsize::new(0)), kill: Arc::new(kill) };
+    let queued = socket.queued.clone();
+    local.sockets.insert(&id, socket.clone());
+    // The writer: frames posted through @connections, in order; a close ends it. Killed (its
+    // client stopped reading), it stops at once, even in the middle of a send.
+    let mut writer_killed = killed.clone();
     let writer = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            let sent = match out {
-                Outbound::Text(text) => sink.send(Message::Text(text.into())).await,
-                Outbound::Close => {
-                    let frame = CloseFrame { code: 1000, reason: "".into() };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                    break;
+        let write = async {
+            while let Some(out) = rx.recv().await {
+                match out {
+                    Outbound::Text(text) => {
+                        let len = text.len();
+                        let sent = sink.send(Message::Text(text.into())).await;
+                        queued.fetch_sub(len, Ordering::SeqCst);
+                        if sent.is_err() {
+                            break;
+                        }
+                    }
+                    Outbound::Close(code) => {
+                        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: "".into() }))).await;
+                        break;
+                    }
                 }
-            };
-            if sent.is_err() {
-                break;
             }
+        };
+        tokio::select! {
+            () = write => {}
+            _ = writer_killed.wait_for(|k| *k) => {}
         }
     });
     let event = |route_key: &str, body: Option<(String, bool)>| {
@@ -102,26 +185,36 @@ async fn serve(local: Local, socket: WebSocket, uri: Uri, headers: HeaderMap, pe
     let token: Option<String> = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
         .ok()
         .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "token").map(|(_, v)| v));
+    let mut close_code_on_error = None;
     if invoke(&local.state, "$connect", event("$connect", None)).await == 200 {
         // What the post-connect function does in AWS, run right after $connect returned.
         let step = PostConnectEvent { connection_id: id.clone(), token };
         if let Err(e) = handlers::ws_post_connect(local.state.clone(), step).await {
             tracing::error!(error = %e, "post-connect step failed");
         }
-        while let Some(Ok(message)) = stream.next().await {
-            let body = match message {
-                Message::Text(text) => (text.to_string(), false),
-                Message::Binary(bytes) => (STANDARD.encode(&bytes), true),
-                Message::Close(_) => break,
-                Message::Ping(_) | Message::Pong(_) => continue,
+        loop {
+            let next = tokio::select! {
+                next = stream.next() => next,
+                _ = killed.wait_for(|k| *k) => break,
+            };
+            let body = match next {
+                Some(Ok(Message::Text(text))) => (text.to_string(), false),
+                Some(Ok(Message::Binary(bytes))) => (STANDARD.encode(&bytes), true),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Err(error)) => {
+                    close_code_on_error = Some(close_code(&error));
+                    break;
+                }
             };
             invoke(&local.state, "$default", event("$default", Some(body))).await;
         }
     }
-    if let Some(tx) = local.sockets.remove(&id) {
-        let _ = tx.send(Outbound::Close);
+    if let Some(socket) = local.sockets.remove(&id) {
+        let _ = socket.tx.send(Outbound::Close(close_code_on_error.unwrap_or(1000)));
     }
-    let _ = writer.await;
+    // A killed writer has stopped already; a closing one gets a moment for its close frame.
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     invoke(&local.state, "$disconnect", event("$disconnect", None)).await;
 }
 
@@ -214,8 +307,8 @@ pub async fn post_to_connection(
         return refused;
     }
     let text = String::from_utf8_lossy(&body).into_owned();
-    match local.sockets.sender(&id) {
-        Some(tx) if tx.send(Outbound::Text(text)).is_ok() => StatusCode::OK.into_response(),
+    match local.sockets.get(&id) {
+        Some(socket) if socket.post(text) => StatusCode::OK.into_response(),
         _ => gone(),
     }
 }
@@ -229,8 +322,8 @@ pub async fn delete_connection(
     if let Some(refused) = local_only(&peer) {
         return refused;
     }
-    match local.sockets.sender(&id) {
-        Some(tx) if tx.send(Outbound::Close).is_ok() => StatusCode::NO_CONTENT.into_response(),
+    match local.sockets.get(&id) {
+        Some(socket) if socket.tx.send(Outbound::Close(1000)).is_ok() => StatusCode::NO_CONTENT.into_response(),
         _ => gone(),
     }
 }
@@ -244,7 +337,7 @@ pub async fn get_connection(
     if let Some(refused) = local_only(&peer) {
         return refused;
     }
-    match local.sockets.sender(&id) {
+    match local.sockets.get(&id) {
         Some(_) => ([("content-type", "application/json")], r#"{"identity":{"sourceIp":"127.0.0.1"}}"#).into_response(),
         None => gone(),
     }
