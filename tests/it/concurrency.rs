@@ -1,9 +1,10 @@
-//! Races that must end with exactly one account.
+//! Races that must end with exactly one of something: an account, an application, a member row,
+//! a revoke notice (issue 11 item 3: every check-then-act of the spec is one atomic step).
 
 use std::sync::Arc;
 
 use chat_shared::clock::now_ms;
-use chat_tests::{visitor_sign, Backend, BackendKind};
+use chat_tests::{fail, ok, visitor_sign, Backend, BackendKind};
 use serde_json::{json, Value};
 
 async fn concurrent_registrations_of_one_username_create_one_account(kind: BackendKind) {
@@ -76,7 +77,87 @@ async fn concurrent_visitor_registrations_of_one_device_create_one_user(kind: Ba
     }
 }
 
+async fn concurrent_applications_make_one(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let (alice, bob) = (b.register("apply001").await, b.register("apply002").await);
+    let apply = json!({"friend_id": bob.id});
+    let answers = futures_util::future::join_all(
+        (0..20).map(|_| b.call_as("POST", "/api/chat/applyfriend", &alice, apply.clone())),
+    )
+    .await;
+    let accepted = answers.iter().filter(|a| **a == ok(json!("ok"))).count();
+    let repeated = answers.iter().filter(|a| **a == fail("您已经申请过了，请勿重复申请")).count();
+    assert_eq!((accepted, repeated), (1, 19), "{answers:?}");
+    assert_eq!(b.queued(bob.id).await.len(), 1, "one application, one notice");
+}
+
+async fn concurrent_invites_add_one_member(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let (owner, friend, joiner) =
+        (b.register("owner021").await, b.register("friend21").await, b.register("joiner21").await);
+    let group_id = b.create_group(&owner, &[&friend]).await;
+    let invite = json!({"group_id": group_id, "user_id": joiner.id});
+    let answers = futures_util::future::join_all(
+        (0..10).map(|_| b.call_as("POST", "/api/chat/groupInviteUser", &owner, invite.clone())),
+    )
+    .await;
+    let joined = answers.iter().filter(|a| **a == ok(json!("加群成功"))).count();
+    let already = answers.iter().filter(|a| **a == fail("用户已经在群里")).count();
+    assert_eq!((joined, already), (1, 9), "{answers:?}");
+    let members = b.state.groups.members(group_id).await.expect("members");
+    assert_eq!(members.iter().filter(|m| m.user_id == joiner.id).count(), 1);
+}
+
+async fn concurrent_revokes_push_one_notice(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let (alice, bob) = (b.register("revoke01").await, b.register("revoke02").await);
+    b.befriend(bob.id, alice.id).await;
+    let data = json!({"data": "oops", "dataType": false, "otherData": null}).to_string();
+    let send = json!({"sendto_id": bob.id, "chatType": "single", "type": "text", "data": data, "options": "%7B%7D"});
+    let (status, sent) = b.call_as("POST", "/api/chat/socket/sendmessage", &alice, send).await;
+    assert_eq!(status, 200, "{sent}");
+    let m = &sent["data"];
+    let revoke = json!({"to_id": bob.id, "to_name": m["to_name"], "to_avatar": m["to_avatar"], "id": m["id"],
+                        "chatType": "single", "create_time": m["create_time"]});
+    let answers = futures_util::future::join_all(
+        (0..10).map(|_| b.call_as("POST", "/api/chat/revokeMessage", &alice, revoke.clone())),
+    )
+    .await;
+    assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
+    let queued = b.queued(bob.id).await;
+    let notices = queued.iter().filter(|q| q["actionType"] == "revoke").count();
+    assert_eq!(notices, 1, "one revoke acts: {queued:?}");
+    assert!(queued.iter().any(|q| q["id"] == m["id"] && q["isremove"] == 1), "the queued copy is marked");
+}
+
+/// Parallel enable/disable toggles of one user end in one status that the row, the login check and
+/// the search directory agree on.
+async fn concurrent_status_toggles_leave_one_consistent_state(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let (target, searcher) = (b.register("toggled1").await, b.register("searcher").await);
+    let toggles = (0..20).map(|i| {
+        let value = (i % 2).to_string();
+        let state = b.state.clone();
+        async move { chat_shared::service::admin::common_update(&state, target.id, "status", &value, "User").await }
+    });
+    for outcome in futures_util::future::join_all(toggles).await {
+        outcome.expect("toggle");
+    }
+    let status = b.state.users.get(target.id).await.expect("get").expect("user").status;
+    let login = b.post_json("/api/loginChat", json!({"username": "toggled1", "password": "123456"})).await;
+    let search = b.call_as("POST", "/api/chat/searchUser", &searcher, json!({"keyword": "toggled1"})).await;
+    let found = search.1["data"].as_array().is_some_and(|hits| !hits.is_empty());
+    match status {
+        1 => assert!(login.0 == 200 && found, "enabled: {login:?} {search:?}"),
+        _ => assert!(login == fail("账号不存在或者被禁用") && !found, "disabled: {login:?} {search:?}"),
+    }
+}
+
 on_every_backend!(
+    concurrent_applications_make_one,
+    concurrent_status_toggles_leave_one_consistent_state,
+    concurrent_invites_add_one_member,
+    concurrent_revokes_push_one_notice,
     concurrent_registrations_of_one_username_create_one_account,
     concurrent_visitor_registrations_of_one_device_create_one_user,
 );
