@@ -7,7 +7,9 @@
 # artifacts in the shared target dir, so the first build of a variant compiles everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-variants=${VARIANTS:-"thin:16 fat:16 off:16 fat:1"}
+variants=${VARIANTS:-"thin:16 off:16 fat:16 fat:1"}
+binary=${CARGO_TARGET_DIR:-target}/release/bootstrap
+bench=${CARGO_TARGET_DIR:-target}/release/coldstart-bench
 npm ci --prefix tests/coldstart-node --no-audit --no-fund --loglevel=error >/dev/null
 
 printf '%-8s %-6s %14s %12s %12s\n' lto cgu "rebuild (s)" "size (MB)" "init ratio"
