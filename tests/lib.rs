@@ -162,6 +162,8 @@ pub struct Backend {
     pub table: Option<String>,
     /// The DynamoDB tables and Redis of a [`BackendKind::DynamoRedis`] backend.
     pub stores: Option<AwsStoreConfig>,
+    /// The `@connections` API the state's pushes go to (served by [`Backend::serve`]).
+    pub websocket_endpoint: String,
     pub dynamodb_endpoint: Option<String>,
     _dir: Option<TempDir>,
 }
@@ -179,6 +181,7 @@ impl Backend {
                     redis: None,
                     table: None,
                     stores: None,
+                    websocket_endpoint: endpoint,
                     dynamodb_endpoint: None,
                     _dir: Some(dir),
                 }
@@ -206,7 +209,7 @@ impl Backend {
             users_table: table.clone(),
             social_table,
             redis_url: redis.url(),
-            websocket_endpoint,
+            websocket_endpoint: websocket_endpoint.clone(),
             post_connect_function: None,
             managers_table: Some(managers_table),
         };
@@ -217,25 +220,38 @@ impl Backend {
             redis: Some(redis),
             table: Some(table),
             stores: Some(stores),
+            websocket_endpoint,
             dynamodb_endpoint: Some(admin_endpoint.to_owned()),
             _dir: None,
         }
     }
 
-    /// Serves chat-local's gateway (HTTP routes, `/ws`, `@connections`) for this backend's state
-    /// under [`test_limits`]; returns its `127.0.0.1:<port>`.
+    /// Serves chat-local's gateway for this backend's state under [`test_limits`]: clients' HTTP
+    /// routes and `/ws` on the returned `127.0.0.1:<port>`, `@connections` at
+    /// [`Backend::websocket_endpoint`].
     pub fn serve(&self) -> String {
         self.serve_with(test_limits())
     }
 
-    /// [`Backend::serve`] under other limits.
+    /// [`Backend::serve`] under other limits. The state's pushes go to the `@connections`
+    /// listener reserved when the backend was made; clients get a listener of their own.
     pub fn serve_with(&self, limits: chat_functions::local::Limits) -> String {
-        let listener = self.gateway_listener.lock().expect("lock").take().expect("served once");
-        let addr = listener.local_addr().expect("addr").to_string();
-        listener.set_nonblocking(true).expect("nonblocking");
-        let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-        let app = chat_functions::local::router(self.state.clone(), &limits);
-        tokio::spawn(chat_functions::local::serve(listener, app, limits, std::future::pending()));
+        let management = self.gateway_listener.lock().expect("lock").take().expect("served once");
+        management.set_nonblocking(true).expect("nonblocking");
+        let management = tokio::net::TcpListener::from_std(management).expect("tokio listener");
+        let public = std::net::TcpListener::bind("127.0.0.1:0").expect("bind gateway");
+        let addr = public.local_addr().expect("addr").to_string();
+        public.set_nonblocking(true).expect("nonblocking");
+        let public = tokio::net::TcpListener::from_std(public).expect("tokio listener");
+        let routers = chat_functions::local::routers(self.state.clone(), &limits);
+        let management_limits = chat_functions::local::management_limits(&limits);
+        tokio::spawn(chat_functions::local::serve(
+            management,
+            routers.management,
+            management_limits,
+            std::future::pending(),
+        ));
+        tokio::spawn(chat_functions::local::serve(public, routers.public, limits, std::future::pending()));
         addr
     }
 

@@ -222,9 +222,8 @@ impl FunctionProcess {
         env: &[(String, String)],
         log: Option<&Path>,
     ) -> FunctionProcess {
-        let binary = program;
         let api = RuntimeApi::start().await;
-        let mut command = Command::new(binary);
+        let mut command = Command::new(program);
         command
             .args(args)
             .env_clear()
@@ -246,7 +245,7 @@ impl FunctionProcess {
             command.stderr(Stdio::null());
         }
         let spawned_at = Instant::now();
-        let child = command.spawn().unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+        let child = command.spawn().unwrap_or_else(|e| panic!("{}: {e}", program.display()));
         FunctionProcess { api, spawned_at, child }
     }
 

@@ -40,22 +40,36 @@ static SLOTS: LazyLock<HashingSlots> = LazyLock::new(|| HashingSlots {
     buffers: Mutex::new(Vec::new()),
 });
 
-/// Runs `work` on the blocking pool with a slot's memory buffer.
+/// Runs `work` on the blocking pool with a slot's memory buffer. The slot and the buffer go back
+/// only when the work is done, even if the request that asked for it is gone by then (a client
+/// that hangs up mid-login must not free its slot while its hash still runs).
 async fn in_slot<T: Send + 'static>(work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static) -> AppResult<T> {
-    let _slot = tokio::time::timeout(QUEUE_DEADLINE, SLOTS.free.acquire())
+    let slot = tokio::time::timeout(QUEUE_DEADLINE, SLOTS.free.acquire())
         .await
         .map_err(|_| AppError::internal("password hashing: no free slot within the deadline"))?
         .map_err(AppError::internal)?;
-    let mut buffer = SLOTS.buffers.lock().unwrap_or_else(PoisonError::into_inner).pop().unwrap_or_default();
-    let (result, buffer) = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        let mut buffer = SLOTS.buffers.lock().unwrap_or_else(PoisonError::into_inner).pop().unwrap_or_default();
         let result = work(&mut buffer);
-        (result, buffer)
+        // A stored hash with more memory than ours grew the buffer: keep only the usual size.
+        if buffer.len() > DEFAULT_BLOCKS {
+            buffer.truncate(DEFAULT_BLOCKS);
+            buffer.shrink_to_fit();
+        }
+        SLOTS.buffers.lock().unwrap_or_else(PoisonError::into_inner).push(buffer);
+        result
     })
     .await
-    .map_err(AppError::internal)?;
-    SLOTS.buffers.lock().unwrap_or_else(PoisonError::into_inner).push(buffer);
-    Ok(result)
+    .map_err(AppError::internal)
 }
+
+/// Blocks of argon2's default memory cost (19 MiB): what our hashes use.
+const DEFAULT_BLOCKS: usize = Params::DEFAULT_M_COST as usize;
+/// The most memory and passes a stored hash may ask for; more is treated as a mismatch rather
+/// than allocated (hashes come from our own store, but a corrupt row must not take the process).
+const MAX_STORED_M_COST: u32 = 4 * Params::DEFAULT_M_COST;
+const MAX_STORED_T_COST: u32 = 16;
 
 /// The first `blocks` blocks of `buffer`, grown (once, then reused) if it is smaller.
 fn blocks_of(buffer: &mut Vec<Block>, blocks: usize) -> &mut [Block] {
@@ -103,6 +117,9 @@ fn verify_in(buffer: &mut Vec<Block>, password: &str, stored: &str) -> Verified 
         let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
         let version = parsed.version.map_or(Some(Version::V0x13), |v| Version::try_from(v).ok())?;
         let params = Params::try_from(&parsed).ok()?;
+        if params.m_cost() > MAX_STORED_M_COST || params.t_cost() > MAX_STORED_T_COST {
+            return None;
+        }
         let (salt, expected) = (parsed.salt?, parsed.hash?);
         let mut salt_bytes = [0u8; 64];
         let salt_bytes = salt.decode_b64(&mut salt_bytes).ok()?;

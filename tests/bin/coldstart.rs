@@ -24,7 +24,8 @@ struct Sample {
 async fn main() {
     let rounds: usize = std::env::args().nth(1).and_then(|r| r.parse().ok()).unwrap_or(15);
     let backend = Backend::aws(RedisServer::start(), &moto_endpoint(), &moto_endpoint()).await;
-    let gateway = format!("http://{}", backend.serve());
+    backend.serve();
+    let gateway = backend.websocket_endpoint.clone();
     let user = backend.register("demo01").await;
     // The event reads the settings of user 2.
     backend.register("demo02").await;

@@ -37,7 +37,8 @@ async fn main() -> ExitCode {
 
     eprintln!("starting redis-server and moto on loopback ports, creating tables and keys");
     let backend = Backend::aws(RedisServer::start(), &moto_endpoint(), &moto_endpoint()).await;
-    let gateway = format!("http://{}", backend.serve());
+    backend.serve();
+    let gateway = backend.websocket_endpoint.clone();
     let credentials = credentials(&backend).await;
     refresh_event(&mut event, &credentials);
 

@@ -132,7 +132,8 @@ async fn every_function_answers_its_sample_events_as_a_lambda_process() {
     assert_eq!(files, expected, "every event file has an expectation here");
 
     // Posts go to chat-local's `@connections` API, which knows no connection: they are Gone.
-    let gateway = format!("http://{}", b.serve());
+    b.serve();
+    let gateway = b.websocket_endpoint.clone();
     let env = b.function_env(&gateway).await;
     let binary = function_binary("debug");
     let mut processes: HashMap<&str, FunctionProcess> = HashMap::new();

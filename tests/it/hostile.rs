@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use chat_tests::{test_limits, Backend, BackendKind};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
 fn connect(addr: &str) -> TcpStream {
@@ -103,16 +105,32 @@ async fn slow_idle_and_oversized_requests_end_quickly() {
 async fn connections_over_the_cap_get_503_until_one_closes() {
     let b = Backend::new(BackendKind::Embedded).await;
     let addr = b.serve_with(chat_functions::local::Limits { max_connections: 4, ..test_limits() });
+    let request = b"GET /api/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let addr2 = addr.clone();
     tokio::task::spawn_blocking(move || {
-        let held: Vec<TcpStream> = (0..4).map(|_| connect(&addr)).collect();
+        let held: Vec<TcpStream> = (0..4).map(|_| connect(&addr2)).collect();
         std::thread::sleep(Duration::from_millis(200));
-        assert_eq!(exchange(&addr, b"GET /api/x HTTP/1.1\r\nHost: x\r\n\r\n"), (503, envelope("Service Unavailable")));
+        assert_eq!(exchange(&addr2, request), (503, envelope("Service Unavailable")));
         drop(held);
         std::thread::sleep(Duration::from_millis(300));
-        assert_eq!(exchange(&addr, b"GET /api/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").0, 404);
+        assert_eq!(exchange(&addr2, request).0, 404);
     })
     .await
     .expect("checks");
+    // Upgraded WebSockets hold their place too, until they close.
+    let user = b.register("capped01").await;
+    let mut sockets = Vec::new();
+    for _ in 0..4 {
+        let url = format!("ws://{addr}/ws?token={}", user.token);
+        sockets.push(tokio_tungstenite::connect_async(url).await.expect("connect").0);
+    }
+    let addr2 = addr.clone();
+    let busy = tokio::task::spawn_blocking(move || exchange(&addr2, request)).await.expect("exchange");
+    assert_eq!(busy, (503, envelope("Service Unavailable")));
+    drop(sockets);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let free = tokio::task::spawn_blocking(move || exchange(&addr, request)).await.expect("exchange");
+    assert_eq!(free.0, 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,6 +267,18 @@ async fn websocket_protocol_errors_close_with_rfc_6455_codes() {
         tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={}", user.token)).await.expect("connect");
     fine.send(Message::Text(r#"{"type":"ping"}"#.into())).await.expect("ping");
     assert!(fine.next().await.is_some());
+    // A close the client starts gets the server's close reply (echoing 1000), not a dropped
+    // connection.
+    let normal = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+    fine.send(Message::Close(Some(normal))).await.expect("close");
+    let mut reply = None;
+    while let Some(Ok(frame)) = fine.next().await {
+        if let Message::Close(close) = frame {
+            reply = Some(close.map_or(1005, |c| u16::from(c.code)));
+            break;
+        }
+    }
+    assert_eq!(reply, Some(1000), "the close handshake completes");
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         ("unmasked frame", frame(0x81, b"hello", true), 1002),
         ("invalid UTF-8", frame(0x81, &[0xC3, 0x28, 0xFF], false), 1007),

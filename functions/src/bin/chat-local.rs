@@ -172,9 +172,17 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(args.listen.clone());
-    // Pushes reach this process's @connections API over loopback, whatever address it serves on.
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or(3000);
-    let (state, store) = match build_state(&args, &format!("http://127.0.0.1:{port}")).await {
+    // Pushes reach this process's @connections API on a loopback listener of its own, whatever
+    // address the clients' listener serves on.
+    let management = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("chat-local: cannot listen on a loopback port for @connections: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let management_port = management.local_addr().map(|a| a.port()).unwrap_or_default();
+    let (state, store) = match build_state(&args, &format!("http://127.0.0.1:{management_port}")).await {
         Ok(built) => built,
         Err(e) => {
             eprintln!("chat-local: {e}");
@@ -194,10 +202,17 @@ async fn main() -> std::process::ExitCode {
     let state = Arc::new(state);
     chat_functions::local::spawn_keepalive(state.clone());
     let limits = chat_functions::local::Limits::default();
-    let app = chat_functions::local::router(state, &limits);
+    let routers = chat_functions::local::routers(state, &limits);
+    let management_limits = chat_functions::local::management_limits(&limits);
+    tokio::spawn(chat_functions::local::serve(
+        management,
+        routers.management,
+        management_limits,
+        std::future::pending(),
+    ));
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    chat_functions::local::serve(listener, app, limits, shutdown).await;
+    chat_functions::local::serve(listener, routers.public, limits, shutdown).await;
     std::process::ExitCode::SUCCESS
 }

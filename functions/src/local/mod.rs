@@ -27,27 +27,45 @@ pub use server::{serve, Limits};
 /// Bodies above this are refused before reaching a handler; handlers refuse above 100 KB.
 const MAX_FORWARDED_BODY: usize = 1024 * 1024;
 
-/// The router of `chat-local`: the WebSocket endpoint, the `@connections` API, and every other
-/// path through the HTTP API emulation; `limits` bound the time a request body may take.
-pub fn router(state: Arc<AppState>, limits: &Limits) -> axum::Router {
+/// chat-local's two routers over one set of sockets: `public` serves clients (the WebSocket
+/// endpoint and every other path through the HTTP API emulation) under the connection cap;
+/// `management` serves only the `@connections` API the handlers post through, on a loopback
+/// listener of its own, so pushes never wait for a place among the clients' connections.
+pub struct Routers {
+    pub public: axum::Router,
+    pub management: axum::Router,
+}
+
+/// The routers of `chat-local`; `limits` bound the time a request body may take.
+pub fn routers(state: Arc<AppState>, limits: &Limits) -> Routers {
     let sockets = Arc::new(Sockets::default());
     let body_timeout = limits.body_timeout;
-    let websocket = axum::Router::new()
-        // Any other method on /ws is an unknown route, answered by `$default` like every other.
-        .route("/ws", axum::routing::get(websocket::upgrade).fallback(websocket::not_a_route))
+    let local = websocket::Local { state: state.clone(), sockets, body_timeout };
+    let management = axum::Router::new()
         .route(
             "/@connections/{id}",
             axum::routing::post(websocket::post_to_connection)
                 .delete(websocket::delete_connection)
                 .get(websocket::get_connection),
         )
-        .with_state(websocket::Local { state: state.clone(), sockets });
-    axum::Router::new()
+        .with_state(local.clone());
+    let websocket = axum::Router::new()
+        // Any other method on /ws is an unknown route, answered by `$default` like every other.
+        .route("/ws", axum::routing::get(websocket::upgrade).fallback(websocket::not_a_route))
+        .with_state(local);
+    let public = axum::Router::new()
         .fallback(move |state: State<Arc<AppState>>, peer: ConnectInfo<SocketAddr>, req: axum::extract::Request| {
             gateway(state, peer, req, body_timeout)
         })
         .with_state(state)
-        .merge(websocket)
+        .merge(websocket);
+    Routers { public, management }
+}
+
+/// Limits of the management listener: only this process's handlers reach it (loopback), with
+/// up to [`chat_shared::push::PUSH_CONCURRENCY`] posts at once per fan-out.
+pub fn management_limits(limits: &Limits) -> Limits {
+    Limits { max_connections: 4096, ..limits.clone() }
 }
 
 pub use websocket::{spawn_keepalive, Sockets};

@@ -16,9 +16,9 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
@@ -79,16 +79,20 @@ pub async fn serve(listener: TcpListener, app: axum::Router, limits: Limits, shu
             continue;
         };
         let (app, limits) = (app.clone(), limits.clone());
-        tokio::spawn(async move {
-            serve_connection(stream, peer, app, &limits).await;
-            drop(slot);
-        });
+        tokio::spawn(async move { serve_connection(stream, slot, peer, app, &limits).await });
     }
 }
 
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: axum::Router, limits: &Limits) {
+async fn serve_connection(
+    stream: TcpStream,
+    slot: OwnedSemaphorePermit,
+    peer: SocketAddr,
+    app: axum::Router,
+    limits: &Limits,
+) {
     let _ = stream.set_nodelay(true);
-    let io = TokioIo::new(Guarded::new(stream, limits.http_idle, limits.websocket_idle));
+    // The slot goes with the socket: an upgraded WebSocket keeps it until it closes.
+    let io = TokioIo::new(Guarded::new(stream, slot, limits.http_idle, limits.websocket_idle));
     let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
         app.clone().oneshot(req.map(axum::body::Body::new))
@@ -97,17 +101,23 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: axum::Router
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_buf_size(limits.max_head_bytes.max(8192) * 2)
+        .max_buf_size(limits.max_head_bytes.max(8192))
         .max_headers(limits.max_headers);
     let _ = builder.serve_connection(io, service).with_upgrades().await;
 }
 
-/// Over the connection cap: one 503 envelope, then close.
+/// Over the connection cap: one 503 envelope, then close (after taking what the client sent in
+/// the meantime, so the close does not reset the connection before the answer is read).
 async fn refuse(mut stream: TcpStream) {
     let body = r#"{"msg":"fail","data":"Service Unavailable"}"#;
     let response = envelope_response(503, "Service Unavailable", body);
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&response)).await;
-    let _ = stream.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut request = [0u8; 4096];
+        let _ = tokio::time::timeout(Duration::from_millis(100), stream.read(&mut request)).await;
+        let _ = stream.write_all(&response).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 fn envelope_response(status: u16, reason: &str, body: &str) -> Vec<u8> {
@@ -119,20 +129,30 @@ fn envelope_response(status: u16, reason: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// What hyper answers by itself when a request cannot be parsed: bodiless 400, 414 and 431
-/// responses. Our own handlers never answer these statuses without a body, so such a head can
-/// only be hyper's; it is sent as the same status with an envelope instead.
-fn envelope_for_parser_error(head: &[u8]) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(head).ok()?;
-    let status_line = text.split("\r\n").next()?;
-    let (status, reason) = match status_line.strip_prefix("HTTP/1.1 ")? {
+/// What hyper answers by itself when a request cannot be parsed: a bare 400, 414 or 431 head
+/// (only `connection: close`, `content-length: 0` and `date`; no body). Our own handlers never answer these statuses
+/// without a body, so such a write can only be hyper's; it is sent as the same status with an
+/// envelope instead. Anything else (a body, other headers, more than one head) is left alone.
+fn envelope_for_parser_error(write: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(write).ok()?;
+    let head = text.strip_suffix("\r\n\r\n").filter(|head| !head.contains("\r\n\r\n"))?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next()?;
+    let bare = lines.all(|line| {
+        let line = line.to_ascii_lowercase();
+        line == "content-length: 0" || line == "connection: close" || line.starts_with("date: ")
+    });
+    if !bare {
+        return None;
+    }
+    let version_stripped = status_line.strip_prefix("HTTP/1.1 ").or_else(|| status_line.strip_prefix("HTTP/1.0 "))?;
+    let (status, reason) = match version_stripped {
         line if line.starts_with("400") => (400, "Bad Request"),
         line if line.starts_with("414") => (414, "URI Too Long"),
         line if line.starts_with("431") => (431, "Request Header Fields Too Large"),
         _ => return None,
     };
-    let bodiless = text.to_ascii_lowercase().contains("\r\ncontent-length: 0\r\n");
-    bodiless.then(|| envelope_response(status, reason, &format!(r#"{{"msg":"fail","data":"{reason}"}}"#)))
+    Some(envelope_response(status, reason, &format!(r#"{{"msg":"fail","data":"{reason}"}}"#)))
 }
 
 /// The connection's socket with an idle deadline (reset by every byte read or written; the
@@ -140,16 +160,27 @@ fn envelope_for_parser_error(head: &[u8]) -> Option<Vec<u8>> {
 /// turned into envelopes.
 struct Guarded {
     stream: TcpStream,
+    /// The connection's place under the cap, held as long as the socket lives.
+    _slot: OwnedSemaphorePermit,
     idle: Duration,
     websocket_idle: Duration,
+    upgraded: bool,
     deadline: Pin<Box<Sleep>>,
     /// Bytes of a replaced response still to write.
     pending: Vec<u8>,
 }
 
 impl Guarded {
-    fn new(stream: TcpStream, idle: Duration, websocket_idle: Duration) -> Self {
-        Guarded { stream, idle, websocket_idle, deadline: Box::pin(tokio::time::sleep(idle)), pending: Vec::new() }
+    fn new(stream: TcpStream, slot: OwnedSemaphorePermit, idle: Duration, websocket_idle: Duration) -> Self {
+        Guarded {
+            stream,
+            _slot: slot,
+            idle,
+            websocket_idle,
+            upgraded: false,
+            deadline: Box::pin(tokio::time::sleep(idle)),
+            pending: Vec::new(),
+        }
     }
 
     fn touch(&mut self) {
@@ -167,12 +198,27 @@ impl Guarded {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
                     self.pending.drain(..n);
+                    self.touch();
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending if self.idle_expired(cx) => return Poll::Ready(Err(timed_out())),
                 Poll::Pending => return Poll::Pending,
             }
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+impl Guarded {
+    fn write_through(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.stream).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                self.touch();
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending if self.idle_expired(cx) => Poll::Ready(Err(timed_out())),
+            other => other,
+        }
     }
 }
 
@@ -202,24 +248,22 @@ impl AsyncWrite for Guarded {
         if self.flush_pending(cx)?.is_pending() {
             return Poll::Pending;
         }
+        if self.upgraded {
+            return self.write_through(cx, buf);
+        }
         if buf.starts_with(b"HTTP/1.1 101 ") {
-            // Upgraded to a WebSocket: from now on its own idle timeout applies.
+            // Upgraded to a WebSocket: from now on its own idle timeout applies, and its frames
+            // are never mistaken for HTTP heads.
+            self.upgraded = true;
             self.idle = self.websocket_idle;
         }
-        if let Some(replacement) = buf.starts_with(b"HTTP/1.1 4").then(|| envelope_for_parser_error(buf)).flatten() {
+        if let Some(replacement) = buf.starts_with(b"HTTP/1.").then(|| envelope_for_parser_error(buf)).flatten() {
             self.pending = replacement;
             self.touch();
             let _ = self.flush_pending(cx)?;
             return Poll::Ready(Ok(buf.len()));
         }
-        match Pin::new(&mut self.stream).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                self.touch();
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending if self.idle_expired(cx) => Poll::Ready(Err(timed_out())),
-            other => other,
-        }
+        self.write_through(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -249,6 +293,11 @@ mod tests {
         assert!(replaced.ends_with(r#"{"msg":"fail","data":"Request Header Fields Too Large"}"#), "{replaced}");
         let ours = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 42\r\n\r\n";
         assert!(envelope_for_parser_error(ours).is_none(), "a handler's 400 keeps its envelope");
+        let empty_with_body_after = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n";
+        assert!(envelope_for_parser_error(empty_with_body_after).is_none(), "two responses in one write");
+        let cors = b"HTTP/1.1 400 Bad Request\r\naccess-control-allow-origin: *\r\ncontent-length: 0\r\n\r\n";
+        assert!(envelope_for_parser_error(cors).is_none(), "only hyper's bare head");
+        assert!(envelope_for_parser_error(b"HTTP/1.0 400 Bad Request\r\ncontent-length: 0\r\n\r\n").is_some());
         assert!(envelope_for_parser_error(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n").is_none());
     }
 }

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
@@ -103,6 +102,8 @@ fn close_code(error: &axum::Error) -> u16 {
 pub struct Local {
     pub state: Arc<AppState>,
     pub sockets: Arc<Sockets>,
+    /// How long a request body may take to arrive (the server's limit).
+    pub body_timeout: Duration,
 }
 
 /// An API Gateway-style connection id: 16 characters of base64 over random bytes (URL-safe
@@ -136,7 +137,7 @@ pub async fn not_a_route(
     req: axum::extract::Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
-    match super::read_body(&parts, body, Duration::from_secs(30)).await {
+    match super::read_body(&parts, body, local.body_timeout).await {
         Ok(body) => super::to_axum(super::dispatch(local.state, &parts, &body, peer).await),
         Err(refusal) => refusal,
     }
@@ -149,7 +150,7 @@ async fn serve(local: Local, socket: WebSocket, uri: Uri, headers: HeaderMap, pe
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (kill, mut killed) = watch::channel(false);
     let socket = Socket { tx, queued: Arc::new(AtomicUsize::new(0)), kill: Arc::new(kill) };
-    let queued = socket.queued.clone();
+    let (queued, end) = (socket.queued.clone(), socket.kill.clone());
     local.sockets.insert(&id, socket.clone());
     // The writer: frames posted through @connections, in order; a close ends it. Killed (its
     // client stopped reading), it stops at once, even in the middle of a send.
@@ -167,7 +168,12 @@ async fn serve(local: Local, socket: WebSocket, uri: Uri, headers: HeaderMap, pe
                         }
                     }
                     Outbound::Close(code) => {
-                        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: "".into() }))).await;
+                        let frame = Message::Close(Some(CloseFrame { code, reason: "".into() }));
+                        // After the client's own close, tungstenite refuses a second close frame
+                        // but still owes the client its reply: `close` flushes it.
+                        if sink.send(frame).await.is_err() {
+                            let _ = sink.close().await;
+                        }
                         break;
                     }
                 }
@@ -177,6 +183,9 @@ async fn serve(local: Local, socket: WebSocket, uri: Uri, headers: HeaderMap, pe
             () = write => {}
             _ = writer_killed.wait_for(|k| *k) => {}
         }
+        // Closed by us or killed: the reader stops too, instead of waiting for a client that may
+        // never answer the close.
+        end.send_replace(true);
     });
     let event = |route_key: &str, body: Option<(String, bool)>| {
         ws_event(route_key, &id, connected_at, &uri, &headers, peer, body)
@@ -214,7 +223,10 @@ async fn serve(local: Local, socket: WebSocket, uri: Uri, headers: HeaderMap, pe
         let _ = socket.tx.send(Outbound::Close(close_code_on_error.unwrap_or(1000)));
     }
     // A killed writer has stopped already; a closing one gets a moment for its close frame.
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    let mut writer = writer;
+    if tokio::time::timeout(Duration::from_secs(5), &mut writer).await.is_err() {
+        writer.abort();
+    }
     invoke(&local.state, "$disconnect", event("$disconnect", None)).await;
 }
 
@@ -301,11 +313,16 @@ pub async fn post_to_connection(
     State(local): State<Local>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
-    body: Bytes,
+    req: axum::extract::Request,
 ) -> Response {
     if let Some(refused) = local_only(&peer) {
         return refused;
     }
+    let (parts, body) = req.into_parts();
+    let body = match super::read_body(&parts, body, local.body_timeout).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
     let text = String::from_utf8_lossy(&body).into_owned();
     match local.sockets.get(&id) {
         Some(socket) if socket.post(text) => StatusCode::OK.into_response(),
