@@ -243,15 +243,8 @@ impl Backend {
         let addr = public.local_addr().expect("addr").to_string();
         public.set_nonblocking(true).expect("nonblocking");
         let public = tokio::net::TcpListener::from_std(public).expect("tokio listener");
-        let routers = chat_functions::local::routers(self.state.clone(), &limits);
-        let management_limits = chat_functions::local::management_limits(&limits);
-        tokio::spawn(chat_functions::local::serve(
-            management,
-            routers.management,
-            management_limits,
-            std::future::pending(),
-        ));
-        tokio::spawn(chat_functions::local::serve(public, routers.public, limits, std::future::pending()));
+        let state = self.state.clone();
+        tokio::spawn(chat_functions::local::serve_gateway(public, management, state, limits, std::future::pending()));
         addr
     }
 

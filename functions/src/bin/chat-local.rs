@@ -201,18 +201,10 @@ async fn main() -> std::process::ExitCode {
     println!("admin console at http://{addr}/admin ({managers})");
     let state = Arc::new(state);
     chat_functions::local::spawn_keepalive(state.clone());
-    let limits = chat_functions::local::Limits::default();
-    let routers = chat_functions::local::routers(state, &limits);
-    let management_limits = chat_functions::local::management_limits(&limits);
-    tokio::spawn(chat_functions::local::serve(
-        management,
-        routers.management,
-        management_limits,
-        std::future::pending(),
-    ));
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    chat_functions::local::serve(listener, routers.public, limits, shutdown).await;
+    let limits = chat_functions::local::Limits::default();
+    chat_functions::local::serve_gateway(listener, management, state, limits, shutdown).await;
     std::process::ExitCode::SUCCESS
 }

@@ -22,7 +22,8 @@ use crate::routes::{self, Route};
 mod server;
 mod websocket;
 
-pub use server::{serve, Limits};
+use server::serve;
+pub use server::Limits;
 
 /// Bodies above this are refused before reaching a handler; handlers refuse above 100 KB.
 const MAX_FORWARDED_BODY: usize = 1024 * 1024;
@@ -31,13 +32,13 @@ const MAX_FORWARDED_BODY: usize = 1024 * 1024;
 /// endpoint and every other path through the HTTP API emulation) under the connection cap;
 /// `management` serves only the `@connections` API the handlers post through, on a loopback
 /// listener of its own, so pushes never wait for a place among the clients' connections.
-pub struct Routers {
-    pub public: axum::Router,
-    pub management: axum::Router,
+struct Routers {
+    public: axum::Router,
+    management: axum::Router,
 }
 
 /// The routers of `chat-local`; `limits` bound the time a request body may take.
-pub fn routers(state: Arc<AppState>, limits: &Limits) -> Routers {
+fn routers(state: Arc<AppState>, limits: &Limits) -> Routers {
     let sockets = Arc::new(Sockets::default());
     let body_timeout = limits.body_timeout;
     let local = websocket::Local { state: state.clone(), sockets, body_timeout };
@@ -62,10 +63,20 @@ pub fn routers(state: Arc<AppState>, limits: &Limits) -> Routers {
     Routers { public, management }
 }
 
-/// Limits of the management listener: only this process's handlers reach it (loopback), with
-/// up to [`chat_shared::push::PUSH_CONCURRENCY`] posts at once per fan-out.
-pub fn management_limits(limits: &Limits) -> Limits {
-    Limits { max_connections: 4096, ..limits.clone() }
+/// Serves chat-local's gateway for `state` until `shutdown`: clients on `public` under `limits`,
+/// the `@connections` API on `management` (loopback; only this process's handlers reach it,
+/// with up to [`chat_shared::push::PUSH_CONCURRENCY`] posts at once per fan-out).
+pub async fn serve_gateway(
+    public: tokio::net::TcpListener,
+    management: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let routers = routers(state, &limits);
+    let management_limits = Limits { max_connections: 4096, ..limits.clone() };
+    tokio::spawn(serve(management, routers.management, management_limits, std::future::pending()));
+    serve(public, routers.public, limits, shutdown).await;
 }
 
 pub use websocket::{spawn_keepalive, Sockets};
