@@ -168,16 +168,14 @@ async fn serve(local: Local, socket: WebSocket, uri: Uri, headers: HeaderMap, pe
                         }
                     }
                     Outbound::Close(code) => {
-                        let frame = Message::Close(Some(CloseFrame { code, reason: "".into() }));
-                        // After the client's own close, tungstenite refuses a second close frame
-                        // but still owes the client its reply: `close` flushes it.
-                        if sink.send(frame).await.is_err() {
-                            let _ = sink.close().await;
-                        }
+                        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: "".into() }))).await;
                         break;
                     }
                 }
             }
+            // However the writing ended (our close sent, or the client's close making further
+            // sends fail), tungstenite may still owe the client its close reply: `close` flushes it.
+            let _ = sink.close().await;
         };
         tokio::select! {
             () = write => {}
