@@ -490,6 +490,8 @@ pub struct FaultyProxy {
     pub port: u16,
     armed: Arc<Mutex<Option<String>>>,
     down: Arc<AtomicBool>,
+    /// One request carrying this word reaches the server; its response never reaches the client.
+    lose_response: Arc<Mutex<Option<String>>>,
 }
 
 impl FaultyProxy {
@@ -498,7 +500,8 @@ impl FaultyProxy {
         let port = listener.local_addr().expect("addr").port();
         let armed: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
         let down = Arc::new(AtomicBool::new(false));
-        let (armed2, down2) = (armed.clone(), down.clone());
+        let lose_response: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let (armed2, down2, lose2) = (armed.clone(), down.clone(), lose_response.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 if down2.load(Ordering::SeqCst) {
@@ -506,11 +509,17 @@ impl FaultyProxy {
                     continue;
                 }
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)) else { continue };
-                let (armed, down) = (armed2.clone(), down2.clone());
-                pump(client, server, armed, down);
+                let (armed, down, lose) = (armed2.clone(), down2.clone(), lose2.clone());
+                pump(client, server, armed, down, lose);
             }
         });
-        FaultyProxy { port, armed, down }
+        FaultyProxy { port, armed, down, lose_response }
+    }
+
+    /// The next request carrying `trip_word` is served, but its response is dropped and the
+    /// connection cut: the write happened, the client cannot know (it retries).
+    pub fn lose_response_to(&self, trip_word: &str) {
+        *self.lose_response.lock().expect("lock") = Some(trip_word.to_ascii_lowercase());
     }
 
     pub fn endpoint(&self) -> String {
@@ -531,9 +540,17 @@ impl FaultyProxy {
     }
 }
 
-fn pump(client: TcpStream, server: TcpStream, armed: Arc<Mutex<Option<String>>>, down: Arc<AtomicBool>) {
+fn pump(
+    client: TcpStream,
+    server: TcpStream,
+    armed: Arc<Mutex<Option<String>>>,
+    down: Arc<AtomicBool>,
+    lose_response: Arc<Mutex<Option<String>>>,
+) {
     let (Ok(mut client_r), Ok(mut server_w)) = (client.try_clone(), server.try_clone()) else { return };
     let (mut server_r, mut client_w) = (server, client);
+    let losing = Arc::new(AtomicBool::new(false));
+    let losing2 = losing.clone();
     std::thread::spawn(move || {
         let mut buf = [0u8; 16 * 1024];
         loop {
@@ -549,13 +566,33 @@ fn pump(client: TcpStream, server: TcpStream, armed: Arc<Mutex<Option<String>>>,
                 let _ = server_w.shutdown(std::net::Shutdown::Both);
                 break;
             }
+            {
+                let mut lose = lose_response.lock().expect("lock");
+                if lose.as_ref().is_some_and(|w| chunk.contains(w)) {
+                    *lose = None;
+                    losing.store(true, Ordering::SeqCst);
+                }
+            }
             if server_w.write_all(&buf[..n]).is_err() {
                 break;
             }
         }
     });
     std::thread::spawn(move || {
-        let _ = std::io::copy(&mut server_r, &mut client_w);
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = match server_r.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if losing2.load(Ordering::SeqCst) {
+                let _ = server_r.shutdown(std::net::Shutdown::Both);
+                break;
+            }
+            if client_w.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
         let _ = client_w.shutdown(std::net::Shutdown::Both);
     });
 }

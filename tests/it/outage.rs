@@ -64,3 +64,16 @@ async fn redis_outage_after_the_user_is_written_keeps_a_whole_user() {
     let (status, body) = b.post_json("/api/loginChat", json!({"username": "wholeuser", "password": "123456"})).await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// A lost answer to the stranger claim's write (spec 6.6): the SDK retries, the retry's condition
+/// fails on the claim the first attempt wrote, and the read-back recognises it as its own, so the
+/// sender's first message is not refused because of its own claim.
+#[tokio::test(flavor = "current_thread")]
+async fn a_stranger_claim_whose_answer_was_lost_is_still_won() {
+    let moto = moto_endpoint();
+    let proxy = FaultyProxy::start(endpoint_port(&moto));
+    let b = Backend::aws(RedisServer::start(), &proxy.endpoint(), &moto).await;
+    proxy.lose_response_to("#stranger");
+    assert!(b.state.messages.claim_stranger_message(41, 42).await.expect("claim"), "its own claim, written once");
+    assert!(!b.state.messages.claim_stranger_message(41, 42).await.expect("claim"), "and only once");
+}

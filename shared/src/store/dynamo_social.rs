@@ -713,12 +713,17 @@ impl MessageLog for DynamoMessageLog {
             return Ok(false);
         }
         // The claim lives in the conversation's partition (so it counts as a message sent, and
-        // expires with the log) and carries `uid` (so deleting the sender removes it).
+        // expires with the log) and carries `uid` (so deleting the sender removes it) and this
+        // attempt's id (so a retry whose first write landed but whose answer was lost knows it won).
         let now = now_secs();
-        let claim = with(
-            key(format!("SENT#{sender}#single#{to_id}"), STRANGER_CLAIM.to_owned()),
-            [("uid", n(sender)), (TTL_ATTRIBUTE, n(now + SENT_LOG_RETENTION_SECS))],
-        );
+        let claim_key = key(format!("SENT#{sender}#single#{to_id}"), STRANGER_CLAIM.to_owned());
+        let attempt = uuid::Uuid::new_v4().to_string();
+        let mut claim = claim_key.clone();
+        claim.extend([
+            ("uid".to_owned(), n(sender)),
+            ("attempt".to_owned(), s(&attempt)),
+            (TTL_ATTRIBUTE.to_owned(), n(now + SENT_LOG_RETENTION_SECS)),
+        ]);
         let put = self
             .store
             .client
@@ -732,7 +737,19 @@ impl MessageLog for DynamoMessageLog {
             .await;
         match put {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                let stored = self
+                    .store
+                    .client
+                    .get_item()
+                    .table_name(&self.store.table)
+                    .set_key(Some(claim_key))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| dynamo_error("GetItem stranger claim", e))?;
+                Ok(stored.item.is_some_and(|item| get_s(&item, "attempt").as_deref() == Some(attempt.as_str())))
+            }
             Err(e) => Err(dynamo_error("PutItem stranger claim", e)),
         }
     }
