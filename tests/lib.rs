@@ -13,6 +13,7 @@ use chat_shared::config::{AdminConfig, AwsStoreConfig, Config, COURSE_VISITOR_SA
 use chat_shared::store::dynamo::{self, DynamoUserStore};
 use chat_shared::store::dynamo_manager::DynamoManagerStore;
 use chat_shared::store::dynamo_social::DynamoSocialStore;
+use chat_shared::store::sqs::SqsFanoutQueue;
 use chat_shared::AppState;
 use serde_json::{json, Value};
 
@@ -170,11 +171,16 @@ pub struct Backend {
 
 impl Backend {
     pub async fn new(kind: BackendKind) -> Backend {
+        Backend::with_config(kind, test_config()).await
+    }
+
+    /// A backend whose state has `config` (e.g. lower limits).
+    pub async fn with_config(kind: BackendKind, config: Config) -> Backend {
         match kind {
             BackendKind::Embedded => {
                 let dir = TempDir::new();
                 let (listener, endpoint) = gateway_listener();
-                let state = AppState::embedded(test_config(), &dir.0, &endpoint).await.expect("embedded state");
+                let state = AppState::embedded(config, &dir.0, &endpoint).await.expect("embedded state");
                 Backend {
                     state: Arc::new(state),
                     gateway_listener: Mutex::new(Some(listener)),
@@ -189,13 +195,37 @@ impl Backend {
             BackendKind::DynamoRedis => {
                 let redis = RedisServer::start();
                 let endpoint = moto_endpoint();
-                Backend::aws(redis, &endpoint, &endpoint).await
+                Backend::aws_with_config(redis, &endpoint, &endpoint, config).await
             }
         }
     }
 
     /// DynamoDB reached through `endpoint` (maybe a proxy), table created through `admin_endpoint`.
     pub async fn aws(redis: RedisServer, endpoint: &str, admin_endpoint: &str) -> Backend {
+        Backend::aws_with_config(redis, endpoint, admin_endpoint, test_config()).await
+    }
+
+    /// [`Backend::aws`] with `config`. The fan-out queue is an SQS queue in moto (with a
+    /// dead-letter queue after 5 receives, as the template's), consumed by the event source
+    /// mapping's emulation with the `message-fanout` handler.
+    pub async fn aws_with_config(redis: RedisServer, endpoint: &str, admin_endpoint: &str, config: Config) -> Backend {
+        let backend = Backend::aws_without_consumer(redis, endpoint, admin_endpoint, config).await;
+        tokio::spawn(chat_functions::local::consume_fanout_queue(
+            backend.state.clone(),
+            backend.fanout_queue(),
+            FANOUT_VISIBILITY_SECS,
+        ));
+        backend
+    }
+
+    /// [`Backend::aws_with_config`] with nobody consuming the fan-out queue (see
+    /// [`Backend::fanout_queue`]).
+    pub async fn aws_without_consumer(
+        redis: RedisServer,
+        endpoint: &str,
+        admin_endpoint: &str,
+        config: Config,
+    ) -> Backend {
         let (table, social_table, managers_table) = (unique_table(), unique_table(), unique_table());
         let admin = dynamo::client(Some(admin_endpoint)).await;
         DynamoUserStore::new(admin.clone(), &table).create_table_if_missing().await.expect("create users table");
@@ -212,10 +242,11 @@ impl Backend {
             websocket_endpoint: websocket_endpoint.clone(),
             post_connect_function: None,
             managers_table: Some(managers_table),
+            fanout_queue_url: Some(create_fanout_queue(admin_endpoint).await.0),
         };
-        let state = AppState::aws(test_config(), &stores, Some(endpoint)).await.expect("aws state");
+        let state = Arc::new(AppState::aws(config, &stores, Some(endpoint)).await.expect("aws state"));
         Backend {
-            state: Arc::new(state),
+            state,
             gateway_listener: Mutex::new(Some(listener)),
             redis: Some(redis),
             table: Some(table),
@@ -224,6 +255,27 @@ impl Backend {
             dynamodb_endpoint: Some(admin_endpoint.to_owned()),
             _dir: None,
         }
+    }
+
+    /// The SQS fan-out queue of a DynamoDB + Redis backend, reached directly (not through a proxy).
+    pub fn fanout_queue(&self) -> SqsFanoutQueue {
+        let stores = self.stores.as_ref().expect("a DynamoDB + Redis backend");
+        let shared = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
+                aws_sdk_sqs::config::Credentials::new("local", "local", None, None, "local"),
+            ))
+            .build();
+        let url = stores.fanout_queue_url.as_deref().expect("fan-out queue");
+        SqsFanoutQueue::new(&shared, url, self.dynamodb_endpoint.as_deref())
+    }
+
+    /// Serves a fault-injecting `@connections` API (instead of chat-local's gateway) where this
+    /// backend's pushes go.
+    pub fn serve_fake_gateway(&self) -> FakeGateway {
+        let listener = self.gateway_listener.lock().expect("lock").take().expect("served once");
+        FakeGateway::serve(listener)
     }
 
     /// Serves chat-local's gateway for this backend's state under [`test_limits`]: clients' HTTP
@@ -306,7 +358,9 @@ impl Backend {
             ("JWT_SECRET_ARN", jwt_arn),
             ("ADMIN_JWT_SECRET_ARN", admin_arn),
             ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.clone()),
-            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint.clone()),
+            ("AWS_ENDPOINT_URL_SQS", endpoint),
+            ("FANOUT_QUEUE_URL", stores.fanout_queue_url.clone().unwrap_or_default()),
             ("AWS_REGION", "us-east-1".to_owned()),
             ("AWS_ACCESS_KEY_ID", "local".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
@@ -318,6 +372,41 @@ impl Backend {
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
     }
+}
+
+/// How long a fan-out job taken from the test queue stays hidden: short, so retries after a
+/// failure come within the tests' patience.
+pub const FANOUT_VISIBILITY_SECS: i32 = 2;
+
+/// A fan-out queue in moto with its dead-letter queue (5 receives, as in template.yaml):
+/// `(queue URL, dead-letter queue URL)`.
+pub async fn create_fanout_queue(endpoint: &str) -> (String, String) {
+    let shared = dynamo::sdk_config(true).await;
+    let config = aws_sdk_sqs::config::Builder::from(&shared).endpoint_url(endpoint).build();
+    let sqs = aws_sdk_sqs::Client::from_conf(config);
+    let name = format!("fanout-{}", uuid::Uuid::new_v4().simple());
+    let dlq = sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.expect("create DLQ");
+    let dlq_url = dlq.queue_url.expect("DLQ URL");
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("DLQ ARN")
+        .attributes
+        .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .expect("QueueArn");
+    let redrive = serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": "5"}).to_string();
+    let queue = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, redrive)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, FANOUT_VISIBILITY_SECS.to_string())
+        .send()
+        .await
+        .expect("create fan-out queue");
+    (queue.queue_url.expect("queue URL"), dlq_url)
 }
 
 /// A new Secrets Manager secret holding `value` at `endpoint` (moto); returns its ARN.
@@ -465,9 +554,18 @@ impl Backend {
         list["data"][0]["id"].as_i64().expect("group id")
     }
 
+    /// Stores `message` once and queues it offline for `users`; returns its key.
+    pub async fn queue_offline(&self, users: &[i64], message: Value) -> String {
+        let stored = chat_shared::store::StoredMessage::new(message);
+        self.state.offline.store(&stored).await.expect("store");
+        self.state.offline.enqueue(&stored.key, users).await.expect("enqueue");
+        stored.key
+    }
+
     /// What is queued offline for a user, oldest first (left in the queue).
     pub async fn queued(&self, user: i64) -> Vec<Value> {
-        self.state.offline.peek(user, 1000).await.expect("offline queue").into_iter().map(|(_, m)| m).collect()
+        let queue = self.state.offline.peek(user, 1000).await.expect("offline queue");
+        queue.into_iter().map(|(_, m)| m.expect("a queued message is stored")).collect()
     }
 }
 
@@ -483,6 +581,103 @@ pub fn visitor_sign(device_id: &str, timestamp: i64) -> String {
     chat_shared::signing::visitor_sign(device_id, timestamp, COURSE_VISITOR_SALT)
 }
 
+/// What [`FakeGateway`] answers to PostToConnection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayMode {
+    Accept,
+    /// Every post is answered with this status (429 throttling, 500, 410 gone…).
+    Status(u16),
+    /// Posts are never answered (the client times out).
+    Hang,
+}
+
+/// A stand-in for API Gateway's `@connections` API that records what each connection was sent
+/// and fails on demand, for counting deliveries under faults. Real HTTP: the SDK client of the
+/// state posts to it as to API Gateway.
+#[derive(Clone)]
+pub struct FakeGateway {
+    mode: Arc<Mutex<GatewayMode>>,
+    /// Posts answered 410 with this probability (random disconnects).
+    gone_ratio: Arc<Mutex<f64>>,
+    frames: Arc<Mutex<std::collections::HashMap<String, Vec<Value>>>>,
+}
+
+impl FakeGateway {
+    fn serve(listener: std::net::TcpListener) -> FakeGateway {
+        let gateway = FakeGateway {
+            mode: Arc::new(Mutex::new(GatewayMode::Accept)),
+            gone_ratio: Arc::new(Mutex::new(0.0)),
+            frames: Arc::default(),
+        };
+        let state = gateway.clone();
+        let app = axum::Router::new().route(
+            "/@connections/{id}",
+            axum::routing::post(
+                |axum::extract::State(g): axum::extract::State<FakeGateway>,
+                 axum::extract::Path(id): axum::extract::Path<String>,
+                 body: axum::body::Bytes| async move { g.post(id, body).await },
+            ),
+        );
+        listener.set_nonblocking(true).expect("nonblocking");
+        let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+        tokio::spawn(async move { axum::serve(listener, app.with_state(state)).await });
+        gateway
+    }
+
+    async fn post(&self, id: String, body: axum::body::Bytes) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let mode = *self.mode.lock().expect("lock");
+        let gone = rand::random::<f64>() < *self.gone_ratio.lock().expect("lock");
+        let status = match mode {
+            GatewayMode::Hang => {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                500
+            }
+            GatewayMode::Status(status) => status,
+            GatewayMode::Accept if gone => 410,
+            GatewayMode::Accept if body.len() > 128 * 1024 => 413,
+            GatewayMode::Accept => 200,
+        };
+        let error_type = match status {
+            410 => "GoneException",
+            413 => "PayloadTooLargeException",
+            429 => "LimitExceededException",
+            _ => "InternalServerErrorException",
+        };
+        if status != 200 {
+            let status = axum::http::StatusCode::from_u16(status).expect("status");
+            return (status, [("x-amzn-ErrorType", error_type)], r#"{"message":null}"#).into_response();
+        }
+        let frame: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        self.frames.lock().expect("lock").entry(id).or_default().push(frame);
+        axum::http::StatusCode::OK.into_response()
+    }
+
+    pub fn set_mode(&self, mode: GatewayMode) {
+        *self.mode.lock().expect("lock") = mode;
+    }
+
+    /// Answers this share of posts (0.0–1.0) with 410 Gone.
+    pub fn set_gone_ratio(&self, ratio: f64) {
+        *self.gone_ratio.lock().expect("lock") = ratio;
+    }
+
+    /// How many `singleChat` frames carrying message `id` connection `connection` accepted.
+    pub fn received(&self, connection: &str, id: &str) -> usize {
+        let frames = self.frames.lock().expect("lock");
+        frames.get(connection).map_or(0, |f| f.iter().filter(|f| f["data"]["id"] == id).count())
+    }
+
+    /// Message ids each connection accepted.
+    pub fn received_ids(&self) -> std::collections::HashMap<String, Vec<String>> {
+        let frames = self.frames.lock().expect("lock");
+        frames
+            .iter()
+            .map(|(c, f)| (c.clone(), f.iter().filter_map(|f| f["data"]["id"].as_str().map(str::to_owned)).collect()))
+            .collect()
+    }
+}
+
 /// A TCP proxy in front of a server that can be made to fail: once armed, the connection that
 /// carries `trip_word` is cut before forwarding it, and every connection after that is refused
 /// until [`FaultyProxy::restore`] — an outage that starts in the middle of a request.
@@ -492,6 +687,8 @@ pub struct FaultyProxy {
     down: Arc<AtomicBool>,
     /// One request carrying this word reaches the server; its response never reaches the client.
     lose_response: Arc<Mutex<Option<String>>>,
+    /// This many DynamoDB BatchWriteItem requests are answered "all unprocessed" by the proxy.
+    unprocessed: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FaultyProxy {
@@ -501,7 +698,9 @@ impl FaultyProxy {
         let armed: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
         let down = Arc::new(AtomicBool::new(false));
         let lose_response: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-        let (armed2, down2, lose2) = (armed.clone(), down.clone(), lose_response.clone());
+        let unprocessed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (armed2, down2, lose2, unprocessed2) =
+            (armed.clone(), down.clone(), lose_response.clone(), unprocessed.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 if down2.load(Ordering::SeqCst) {
@@ -510,10 +709,21 @@ impl FaultyProxy {
                 }
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)) else { continue };
                 let (armed, down, lose) = (armed2.clone(), down2.clone(), lose2.clone());
-                pump(client, server, armed, down, lose);
+                pump(client, server, armed, down, lose, unprocessed2.clone());
             }
         });
-        FaultyProxy { port, armed, down, lose_response }
+        FaultyProxy { port, armed, down, lose_response, unprocessed }
+    }
+
+    /// The next `n` BatchWriteItem requests get DynamoDB's "nothing written, try again" answer
+    /// (every item back in `UnprocessedItems`) from the proxy, as under throttling.
+    pub fn leave_batch_writes_unprocessed(&self, n: usize) {
+        self.unprocessed.store(n, Ordering::SeqCst);
+    }
+
+    /// BatchWriteItem requests still to be answered "unprocessed".
+    pub fn unprocessed_left(&self) -> usize {
+        self.unprocessed.load(Ordering::SeqCst)
     }
 
     /// The next request carrying `trip_word` is served, but its response is dropped and the
@@ -546,8 +756,10 @@ fn pump(
     armed: Arc<Mutex<Option<String>>>,
     down: Arc<AtomicBool>,
     lose_response: Arc<Mutex<Option<String>>>,
+    unprocessed: Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let (Ok(mut client_r), Ok(mut server_w)) = (client.try_clone(), server.try_clone()) else { return };
+    let Ok(mut client_answer) = client.try_clone() else { return };
     let (mut server_r, mut client_w) = (server, client);
     let losing = Arc::new(AtomicBool::new(false));
     let losing2 = losing.clone();
@@ -560,6 +772,15 @@ fn pump(
             };
             let trip = armed.lock().expect("lock").clone();
             let chunk = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+            if chunk.contains("dynamodb_20120810.batchwriteitem")
+                && unprocessed.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+            {
+                let Some(request) = read_whole_request(&mut client_r, buf[..n].to_vec()) else { break };
+                if answer_unprocessed(&mut client_answer, &request).is_err() {
+                    break;
+                }
+                continue;
+            }
             if down.load(Ordering::SeqCst) || trip.is_some_and(|w| chunk.contains(&w)) {
                 down.store(true, Ordering::SeqCst);
                 let _ = client_r.shutdown(std::net::Shutdown::Both);
@@ -595,6 +816,39 @@ fn pump(
         }
         let _ = client_w.shutdown(std::net::Shutdown::Both);
     });
+}
+
+/// The rest of an HTTP request whose first bytes are `start` (headers, then content-length bytes).
+fn read_whole_request(reader: &mut TcpStream, mut request: Vec<u8>) -> Option<Vec<u8>> {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .unwrap_or(0);
+            if request.len() >= end + 4 + length {
+                return Some(request[end + 4..end + 4 + length].to_vec());
+            }
+        }
+        match reader.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Answers a BatchWriteItem request with every one of its items unprocessed.
+fn answer_unprocessed(client: &mut TcpStream, body: &[u8]) -> std::io::Result<()> {
+    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let answer = json!({"UnprocessedItems": request["RequestItems"]}).to_string();
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n",
+        answer.len()
+    );
+    client.write_all(head.as_bytes())?;
+    client.write_all(answer.as_bytes())
 }
 
 /// Port of an `http://127.0.0.1:PORT` endpoint.

@@ -29,6 +29,7 @@ pub async fn run_function(name: &'static str) -> Result<(), lambda_http::Error> 
             serve_events(name, cold_start(false).await?, |state, _: Value| handlers::ws_keepalive(state)).await
         }
         "admin-bootstrap" => serve_events(name, cold_start(true).await?, handlers::admin_bootstrap).await,
+        "message-fanout" => serve_events(name, cold_start(false).await?, handlers::message_fanout).await,
         _ => {
             let route = routes::routes_of(name).next().ok_or_else(|| {
                 tracing::error!(function = name, "cold start failed: no such function");

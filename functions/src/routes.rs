@@ -98,8 +98,9 @@ pub static WS_ROUTES: &[Route] = &[
 ];
 
 /// Functions invoked with plain events rather than through an API: the post-connect step
-/// (asynchronous invoke from `ws-connect`), the scheduled keepalive and the admin bootstrap.
-pub static EVENT_FUNCTIONS: &[&str] = &["ws-post-connect", "ws-keepalive", "admin-bootstrap"];
+/// (asynchronous invoke from `ws-connect`), the scheduled keepalive, the admin bootstrap and the
+/// delivery fan-out (SQS event source mapping).
+pub static EVENT_FUNCTIONS: &[&str] = &["ws-post-connect", "ws-keepalive", "admin-bootstrap", "message-fanout"];
 
 /// Every Lambda function: the HTTP and WebSocket routes' functions and the event functions.
 pub fn functions() -> Vec<&'static str> {

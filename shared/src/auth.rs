@@ -5,6 +5,7 @@ use subtle::ConstantTimeEq;
 
 use crate::clock::now_secs;
 use crate::error::{AppError, AppResult};
+pub use crate::jwt::token_digest;
 use crate::jwt::{self, Claims, TokenRejection};
 use crate::model::{Role, User};
 use crate::state::AppState;
@@ -95,13 +96,6 @@ pub async fn websocket_auth(state: &AppState, token: Option<&str>) -> Result<Cal
         Some(user) if !user.is_active() => Err(Ok(Refusal("你已被管理员禁用"))),
         Some(user) => Ok(Caller { user, claims }),
     }
-}
-
-/// What the connection registry keeps of a token: enough to tell whether a connection's token is
-/// still the user's current one, never the token itself.
-pub fn token_digest(token: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(&Sha256::digest(token.as_bytes())[..16])
 }
 
 #[cfg(test)]

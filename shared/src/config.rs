@@ -11,6 +11,11 @@ pub const DEFAULT_ASSET_BASE: &str = "https://docs-51yrc-com.oss-cn-hangzhou.ali
 pub const DEFAULT_TOKEN_TTL_SECONDS: u64 = 2_592_000;
 /// Admin tokens live 8 hours (spec 7.1).
 pub const DEFAULT_ADMIN_TOKEN_TTL_SECONDS: u64 = 8 * 3600;
+/// Messages one sender may send per [`SEND_RATE_WINDOW_SECS`] (spec 1.8 item 3).
+pub const DEFAULT_SEND_RATE_LIMIT: u64 = 30;
+pub const SEND_RATE_WINDOW_SECS: u64 = 10;
+/// Member rows (active and pending, owner included) a group may hold (spec 5.0).
+pub const DEFAULT_MAX_GROUP_MEMBERS: u64 = 500;
 /// HS256 keys shorter than the hash output weaken the signature.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
@@ -25,6 +30,10 @@ pub struct Config {
     pub token_ttl_seconds: u64,
     /// `ASSET_BASE`: base URL of the default avatars.
     pub asset_base: String,
+    /// `SEND_RATE_LIMIT`: sends per sender per 10 s window (spec 1.8 item 3).
+    pub send_rate_limit: u64,
+    /// `MAX_GROUP_MEMBERS`: member rows a group may hold (spec 5.0).
+    pub max_group_members: u64,
     /// The admin API's settings; only the admin functions (and chat-local) have them.
     pub admin: Option<AdminConfig>,
 }
@@ -35,6 +44,8 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("token_ttl_seconds", &self.token_ttl_seconds)
             .field("asset_base", &self.asset_base)
+            .field("send_rate_limit", &self.send_rate_limit)
+            .field("max_group_members", &self.max_group_members)
             .finish_non_exhaustive()
     }
 }
@@ -51,7 +62,7 @@ fn optional_var(name: &str) -> Option<String> {
     env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// A positive integer variable, `default` when unset.
+/// A positive integer variable (seconds, counts), `default` when unset.
 fn seconds_var(name: &str, default: u64) -> AppResult<u64> {
     match optional_var(name) {
         None => Ok(default),
@@ -87,7 +98,17 @@ impl Config {
         check_secret("JWT_SECRET", &jwt_secret)?;
         let token_ttl_seconds = seconds_var("TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS)?;
         let asset_base = optional_var("ASSET_BASE").unwrap_or_else(|| DEFAULT_ASSET_BASE.to_owned());
-        Ok(Config { visitor_salt, jwt_secret, token_ttl_seconds, asset_base, admin: None })
+        let send_rate_limit = seconds_var("SEND_RATE_LIMIT", DEFAULT_SEND_RATE_LIMIT)?;
+        let max_group_members = seconds_var("MAX_GROUP_MEMBERS", DEFAULT_MAX_GROUP_MEMBERS)?;
+        Ok(Config {
+            visitor_salt,
+            jwt_secret,
+            token_ttl_seconds,
+            asset_base,
+            send_rate_limit,
+            max_group_members,
+            admin: None,
+        })
     }
 
     /// Enables the admin API; its key must differ from the chat key (spec 7.1).
@@ -150,6 +171,9 @@ pub struct AwsStoreConfig {
     pub post_connect_function: Option<String>,
     /// `MANAGERS_TABLE`: the admins (spec 7.1); only the admin functions have it.
     pub managers_table: Option<String>,
+    /// `FANOUT_QUEUE_URL`: the SQS queue of delivery work (spec 6.2 item 4); `None` where the
+    /// queue is embedded (chat-local).
+    pub fanout_queue_url: Option<String>,
 }
 
 impl AwsStoreConfig {
@@ -161,6 +185,7 @@ impl AwsStoreConfig {
             websocket_endpoint: required_var("WEBSOCKET_ENDPOINT")?,
             post_connect_function: Some(required_var("POST_CONNECT_FUNCTION")?),
             managers_table: optional_var("MANAGERS_TABLE"),
+            fanout_queue_url: Some(required_var("FANOUT_QUEUE_URL")?),
         })
     }
 }

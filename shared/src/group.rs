@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::clock::{iso_time, row_time};
+use crate::message::Party;
 use crate::model::User;
-use crate::notify::Party;
 
 /// `group_user.status` of a member (spec 1.5).
 pub const ACTIVE: i64 = 1;

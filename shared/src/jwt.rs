@@ -130,6 +130,13 @@ fn verify_claims<C: DeserializeOwned + Expiring>(
     Ok(claims)
 }
 
+/// What the connection registry keeps of a token: enough to tell whether a connection's token is
+/// still the user's current one, never the token itself.
+pub fn token_digest(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(token.as_bytes())[..16])
+}
+
 #[cfg(test)]
 mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -4,12 +4,13 @@
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod group;
 pub mod jwt;
 pub mod manager;
+pub mod message;
 pub mod model;
-pub mod notify;
 pub mod password;
 pub mod push;
 pub mod secrets;

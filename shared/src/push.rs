@@ -5,27 +5,40 @@
 
 use std::sync::OnceLock;
 
+use crate::error::{AppError, AppResult};
+use crate::store::{Connection, ConnectionRegistry};
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_sdk_apigatewaymanagement::config::http::HttpResponse;
+use aws_sdk_apigatewaymanagement::error::SdkError;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt};
-use serde_json::{json, Value};
-
-use crate::clock::now_ms;
-use crate::error::{AppError, AppResult};
-use crate::store::{Connection, ConnectionRegistry};
 
 /// Posts in flight at once during a fan-out: enough to hide latency, few enough not to exhaust
 /// sockets or the management API's rate limit.
 pub const PUSH_CONCURRENCY: usize = 32;
 
+/// What became of one posted frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posted {
+    Accepted,
+    /// The connection is gone (and is unregistered by [`post_one`]).
+    Gone,
+    /// The gateway refuses this frame for good (payload too large, bad request): posting it
+    /// again can never succeed, though the connection may be fine (spec 6.7 poison items).
+    Refused,
+    /// Anything else (throttling, 5xx, timeout): not delivered this time (spec 6.2 item 4).
+    Failed,
+}
+
 /// API Gateway's `@connections` API.
 #[async_trait]
 pub trait ConnectionGateway: Send + Sync {
-    /// PostToConnection of one text frame; `Ok(false)` when the connection is gone.
-    async fn post(&self, connection_id: &str, frame: &[u8]) -> AppResult<bool>;
+    /// PostToConnection of one text frame: accepted, gone or refused for good; an error for
+    /// anything that may pass another time.
+    async fn post(&self, connection_id: &str, frame: &[u8]) -> AppResult<Posted>;
     /// DeleteConnection (a refused connection is closed); a gone connection is not an error.
     async fn close(&self, connection_id: &str) -> AppResult<()>;
 }
@@ -72,10 +85,11 @@ impl ManagementApi {
 
 #[async_trait]
 impl ConnectionGateway for ManagementApi {
-    async fn post(&self, connection_id: &str, frame: &[u8]) -> AppResult<bool> {
+    async fn post(&self, connection_id: &str, frame: &[u8]) -> AppResult<Posted> {
         match self.client().post_to_connection().connection_id(connection_id).data(Blob::new(frame)).send().await {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.as_service_error(), Some(PostToConnectionError::GoneException(_))) => Ok(false),
+            Ok(_) => Ok(Posted::Accepted),
+            Err(e) if matches!(e.as_service_error(), Some(PostToConnectionError::GoneException(_))) => Ok(Posted::Gone),
+            Err(e) if is_permanent_refusal(&e) => Ok(Posted::Refused),
             Err(e) => Err(AppError::internal(format_args!(
                 "PostToConnection: {}",
                 aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e)
@@ -93,6 +107,14 @@ impl ConnectionGateway for ManagementApi {
             ))),
         }
     }
+}
+
+/// A refusal that no retry can change: the frame is too large, or the request is malformed.
+fn is_permanent_refusal(e: &SdkError<PostToConnectionError, HttpResponse>) -> bool {
+    if matches!(e.as_service_error(), Some(PostToConnectionError::PayloadTooLargeException(_))) {
+        return true;
+    }
+    e.raw_response().is_some_and(|r| matches!(r.status().as_u16(), 400 | 413))
 }
 
 /// Hands the post-connect step to its own function with an asynchronous (`Event`) invoke; the
@@ -150,55 +172,50 @@ impl ConnectFollowUp for LocalGatewayFollowsUp {
     }
 }
 
-/// A pushed message as a frame (spec 6.3.3).
-pub fn single_chat_frame(message: &Value) -> Vec<u8> {
-    json!({"type": "singleChat", "data": message, "timestamp": now_ms()}).to_string().into_bytes()
-}
-
 /// Posts `frame` to each connection, at most [`PUSH_CONCURRENCY`] at a time. A connection the
 /// gateway reports gone is removed from the registry; any other failure is logged. Returns, per
-/// connection in the given order, whether it accepted the frame.
+/// connection in the given order, what became of the frame.
 pub async fn post_to_all(
     registry: &dyn ConnectionRegistry,
     gateway: &dyn ConnectionGateway,
     connections: &[Connection],
     frame: &[u8],
-) -> Vec<bool> {
+) -> Vec<Posted> {
     // Boxed up front: a closure producing the futures would trip the compiler's higher-ranked
     // lifetime inference inside `async_trait` methods.
-    let posts: Vec<BoxFuture<'_, (usize, bool)>> = connections
+    let posts: Vec<BoxFuture<'_, (usize, Posted)>> = connections
         .iter()
         .enumerate()
         .map(|(i, conn)| {
             Box::pin(async move { (i, post_one(registry, gateway, conn, frame).await) }) as BoxFuture<'_, _>
         })
         .collect();
-    let results: Vec<(usize, bool)> = stream::iter(posts).buffer_unordered(PUSH_CONCURRENCY).collect().await;
-    let mut accepted = vec![false; connections.len()];
-    for (i, ok) in results {
-        accepted[i] = ok;
+    let results: Vec<(usize, Posted)> = stream::iter(posts).buffer_unordered(PUSH_CONCURRENCY).collect().await;
+    let mut posted = vec![Posted::Failed; connections.len()];
+    for (i, outcome) in results {
+        posted[i] = outcome;
     }
-    accepted
+    posted
 }
 
-/// Posts one frame; `false` when it did not arrive (gone connections are unregistered).
+/// Posts one frame; a gone connection is unregistered, a failure logged.
 pub async fn post_one(
     registry: &dyn ConnectionRegistry,
     gateway: &dyn ConnectionGateway,
     conn: &Connection,
     frame: &[u8],
-) -> bool {
+) -> Posted {
     match gateway.post(&conn.id, frame).await {
-        Ok(true) => true,
-        Ok(false) => {
+        Ok(Posted::Gone) => {
             if let Err(e) = registry.unregister(&conn.id).await {
                 tracing::error!(connection = %conn.id, error = %e, "could not unregister a gone connection");
             }
-            false
+            Posted::Gone
         }
+        Ok(posted) => posted,
         Err(e) => {
             tracing::error!(connection = %conn.id, user_id = conn.user_id, error = %e, "post to a connection failed");
-            false
+            Posted::Failed
         }
     }
 }

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::{required_var, AdminConfig, AwsStoreConfig, Config, ADMIN_JWT_SECRET_ARN, JWT_SECRET_ARN};
+use crate::delivery::Delivery;
 use crate::error::{AppError, AppResult};
-use crate::notify::{LiveNotifier, Notifier};
 use crate::push::{ConnectFollowUp, ConnectionGateway, InvokePostConnect, LocalGatewayFollowsUp, ManagementApi};
 use crate::secrets;
 use crate::store::dynamo::{self, DynamoUserStore};
@@ -15,12 +15,15 @@ use crate::store::dynamo_social::{DynamoMessageLog, DynamoOfflineQueue, DynamoSo
 use crate::store::embedded::{
     EmbeddedDb, EmbeddedOfflineQueue, EmbeddedSessionCache, EmbeddedSocialStore, EmbeddedUserStore,
 };
+use crate::store::embedded_fanout::EmbeddedFanoutQueue;
 use crate::store::embedded_group::EmbeddedGroupStore;
 use crate::store::embedded_manager::EmbeddedManagerStore;
 use crate::store::embedded_messaging::{EmbeddedConnectionRegistry, EmbeddedMessageLog};
 use crate::store::redis::RedisSessionCache;
+use crate::store::sqs::SqsFanoutQueue;
 use crate::store::{
-    ConnectionRegistry, GroupStore, ManagerStore, MessageLog, OfflineQueue, SessionCache, SocialStore, UserStore,
+    ConnectionRegistry, FanoutQueue, GroupStore, ManagerStore, MessageLog, OfflineQueue, SessionCache, SocialStore,
+    UserStore,
 };
 
 #[derive(Clone)]
@@ -31,7 +34,8 @@ pub struct AppState {
     pub social: Arc<dyn SocialStore>,
     pub groups: Arc<dyn GroupStore>,
     pub offline: Arc<dyn OfflineQueue>,
-    pub notifier: Arc<dyn Notifier>,
+    /// Push-or-queue delivery with the fan-out queue behind it (spec 6.2).
+    pub delivery: Arc<Delivery>,
     pub connections: Arc<dyn ConnectionRegistry>,
     pub gateway: Arc<dyn ConnectionGateway>,
     pub follow_up: Arc<dyn ConnectFollowUp>,
@@ -56,7 +60,9 @@ impl AppState {
         if let Some(admin_key) = keys.next() {
             config = config.with_admin(AdminConfig::build(admin_key)?)?;
         }
-        AppState::aws_on(&shared, config, &stores, dynamo::endpoint_from_env("DYNAMODB").as_deref())
+        let queue_url = stores.fanout_queue_url.clone().unwrap_or_default();
+        let fanout = Arc::new(SqsFanoutQueue::new(&shared, &queue_url, None));
+        AppState::aws_on(&shared, config, &stores, dynamo::endpoint_from_env("DYNAMODB").as_deref(), fanout)
     }
 
     /// The admin API's settings and store (spec 7); an internal error where they are not configured.
@@ -67,9 +73,31 @@ impl AppState {
         }
     }
 
-    /// DynamoDB (optionally at an emulator's `endpoint`) and Redis.
+    /// DynamoDB (optionally at an emulator's `endpoint`, which then serves SQS too), Redis, and
+    /// the SQS fan-out queue at `fanout_queue_url`.
     pub async fn aws(config: Config, stores: &AwsStoreConfig, endpoint: Option<&str>) -> AppResult<AppState> {
-        AppState::aws_on(&dynamo::sdk_config(endpoint.is_some()).await, config, stores, endpoint)
+        let shared = dynamo::sdk_config(endpoint.is_some()).await;
+        let queue_url = stores
+            .fanout_queue_url
+            .as_deref()
+            .ok_or_else(|| AppError::Config("missing required environment variable FANOUT_QUEUE_URL".into()))?;
+        let fanout = Arc::new(SqsFanoutQueue::new(&shared, queue_url, endpoint));
+        AppState::aws_on(&shared, config, stores, endpoint, fanout)
+    }
+
+    /// DynamoDB and Redis as [`AppState::aws`], with the fan-out queue embedded under `dir` and
+    /// worked by this process (chat-local pointed at DynamoDB and Redis).
+    pub async fn aws_with_local_queue(
+        config: Config,
+        stores: &AwsStoreConfig,
+        endpoint: Option<&str>,
+        dir: &Path,
+    ) -> AppResult<AppState> {
+        let queue = EmbeddedFanoutQueue::new(EmbeddedDb::open(dir)?);
+        let shared = dynamo::sdk_config(endpoint.is_some()).await;
+        let state = AppState::aws_on(&shared, config, stores, endpoint, Arc::new(queue.clone()))?;
+        spawn_fanout_worker(queue, state.delivery.clone());
+        Ok(state)
     }
 
     fn aws_on(
@@ -77,6 +105,7 @@ impl AppState {
         config: Config,
         stores: &AwsStoreConfig,
         endpoint: Option<&str>,
+        fanout: Arc<dyn FanoutQueue>,
     ) -> AppResult<AppState> {
         let client = dynamo::client_from(shared, endpoint);
         let offline: Arc<dyn OfflineQueue> = Arc::new(DynamoOfflineQueue::new(client.clone(), &stores.social_table));
@@ -101,7 +130,7 @@ impl AppState {
             social: Arc::new(DynamoSocialStore::new(client.clone(), &stores.social_table)),
             groups: Arc::new(DynamoGroupStore::new(client.clone(), &stores.social_table)),
             messages: Arc::new(DynamoMessageLog::new(client, &stores.social_table)),
-            notifier: Arc::new(LiveNotifier::new(connections.clone(), gateway.clone(), offline.clone())),
+            delivery: Arc::new(Delivery::new(connections.clone(), gateway.clone(), offline.clone(), fanout)),
             offline,
             connections,
             gateway,
@@ -110,10 +139,11 @@ impl AppState {
         })
     }
 
-    /// The embedded persistent store under `dir` (chat-local's default); pushes go to the local
-    /// gateway's `@connections` API at `websocket_endpoint`.
+    /// The embedded persistent store under `dir` (chat-local's default), its fan-out queue worked
+    /// by this process; pushes go to the local gateway's `@connections` API at `websocket_endpoint`.
     pub async fn embedded(config: Config, dir: &Path, websocket_endpoint: &str) -> AppResult<AppState> {
         let db = EmbeddedDb::open(dir)?;
+        let queue = EmbeddedFanoutQueue::new(db.clone());
         let shared = dynamo::sdk_config(true).await;
         let offline: Arc<dyn OfflineQueue> = Arc::new(EmbeddedOfflineQueue::new(db.clone()));
         let sessions = EmbeddedSessionCache::new(db.clone());
@@ -121,7 +151,7 @@ impl AppState {
         let gateway: Arc<dyn ConnectionGateway> = Arc::new(ManagementApi::new(&shared, websocket_endpoint));
         let managers: Option<Arc<dyn ManagerStore>> =
             config.admin.as_ref().map(|_| Arc::new(EmbeddedManagerStore::new(db.clone())) as Arc<dyn ManagerStore>);
-        Ok(AppState {
+        let state = AppState {
             config,
             managers,
             users: Arc::new(EmbeddedUserStore::new(db.clone())),
@@ -129,13 +159,29 @@ impl AppState {
             social: Arc::new(EmbeddedSocialStore::new(db.clone())),
             groups: Arc::new(EmbeddedGroupStore::new(db.clone())),
             messages: Arc::new(EmbeddedMessageLog::new(db)),
-            notifier: Arc::new(LiveNotifier::new(connections.clone(), gateway.clone(), offline.clone())),
+            delivery: Arc::new(Delivery::new(
+                connections.clone(),
+                gateway.clone(),
+                offline.clone(),
+                Arc::new(queue.clone()),
+            )),
             offline,
             connections,
             gateway,
             follow_up: Arc::new(LocalGatewayFollowsUp),
-        })
+        };
+        spawn_fanout_worker(queue, state.delivery.clone());
+        Ok(state)
     }
+}
+
+/// Works the embedded fan-out queue in the background, as Lambda's event source mapping works the
+/// SQS queue in AWS: the same [`Delivery::fan_out`] runs each job.
+fn spawn_fanout_worker(queue: EmbeddedFanoutQueue, delivery: Arc<Delivery>) {
+    tokio::spawn(queue.work(move |job| {
+        let delivery = delivery.clone();
+        async move { delivery.fan_out(&job).await }
+    }));
 }
 
 /// Log lines on stderr (CloudWatch adds timestamps; chat-local keeps stdout for its banner):

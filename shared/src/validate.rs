@@ -221,11 +221,26 @@ impl IntRule {
     }
 }
 
+/// Rows before page `page` (1-based) of `limit` rows; pages far past any data saturate instead
+/// of overflowing (a page number may be as large as validation allows).
+pub fn page_offset(page: i64, limit: i64) -> usize {
+    let rows = page.max(1).saturating_sub(1).saturating_mul(limit.max(0));
+    usize::try_from(rows).unwrap_or(usize::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn page_offsets_saturate() {
+        assert_eq!(page_offset(1, 20), 0);
+        assert_eq!(page_offset(3, 20), 40);
+        assert_eq!(page_offset(9_999_999_999_999_999, 2000), usize::MAX, "no overflow");
+        assert_eq!(page_offset(0, 20), 0);
+    }
 
     fn body(v: Value) -> Params {
         Params::new(HashMap::new(), v.as_object().cloned().unwrap_or_default(), HashMap::new())

@@ -348,7 +348,7 @@ async fn delete_removes_the_user_and_everything_that_names_it(kind: BackendKind)
     let (status, sent) = b.call_as("POST", "/api/chat/socket/sendmessage", &doomed, msg).await;
     assert_eq!(status, 200, "{sent}");
     let message_id = sent["data"]["id"].as_str().expect("message id").to_owned();
-    b.state.offline.push(doomed.id, &json!({"data": "queued for it"})).await.expect("queue");
+    b.queue_offline(&[doomed.id], json!({"data": "queued for it"})).await;
     let conn = Connection {
         id: "conn-doomed".into(),
         user_id: doomed.id,

@@ -8,9 +8,10 @@ use chat_shared::group::{ACTIVE, PENDING};
 use chat_shared::manager::NewManager;
 use chat_shared::model::{DeviceStats, NewUser, Role, User};
 use chat_shared::store::{AdminEdit, Edited, GroupChange, Joined, NewGroup};
-use chat_shared::store::{Connection, SentMessage};
+use chat_shared::store::{Connection, QueuedMessage, SentMessage, StoredMessage};
 use chat_shared::store::{Created, Decided, DeviceBinding, FriendRemarks, LoginUpdate, ProfileChange, Upgraded};
 use chat_tests::{Backend, BackendKind};
+use serde_json::json;
 
 fn new_user(username: &str, role: Role, device: &str) -> NewUser {
     NewUser {
@@ -192,15 +193,35 @@ async fn social_rows_and_the_offline_queue(kind: BackendKind) {
     assert!(social.applications_to(1, 0, 10).await.expect("list").is_empty(), "applications between them removed");
     assert!(social.apply(1, 2, "", 400).await.expect("apply").is_some(), "may apply again after unfriending");
 
-    for i in 0..3 {
-        queue.push(7, &serde_json::json!({"n": i})).await.expect("push");
+    // Stored once, referenced from every queue, oldest first.
+    let stored: Vec<StoredMessage> =
+        (0..3).map(|i| StoredMessage::new(serde_json::json!({"n": i, "isremove": 0}))).collect();
+    for message in &stored {
+        queue.store(message).await.expect("store");
+        queue.enqueue(&message.key, &[7, 8]).await.expect("enqueue");
     }
+    queue.enqueue(&stored[0].key, &[7]).await.expect("a repeated reference");
+    let numbers =
+        |queued: &[QueuedMessage]| queued.iter().map(|(_, m)| m.as_ref().map(|m| m["n"].clone())).collect::<Vec<_>>();
     let peeked = queue.peek(7, 2).await.expect("peek");
-    assert_eq!(peeked.iter().map(|(_, m)| m["n"].as_i64()).collect::<Vec<_>>(), vec![Some(0), Some(1)], "oldest first");
+    assert_eq!(numbers(&peeked), [Some(json!(0)), Some(json!(1))], "oldest first, one reference each");
     queue.remove(7, &[peeked[0].0.clone()]).await.expect("remove");
-    let rest = queue.peek(7, 10).await.expect("peek");
-    assert_eq!(rest.iter().map(|(_, m)| m["n"].as_i64()).collect::<Vec<_>>(), vec![Some(1), Some(2)]);
-    assert!(queue.peek(8, 10).await.expect("peek").is_empty());
+    assert_eq!(numbers(&queue.peek(7, 10).await.expect("peek")), [Some(json!(1)), Some(json!(2))]);
+    assert_eq!(numbers(&queue.peek(8, 10).await.expect("peek")).len(), 3, "another queue is not touched");
+    assert!(queue.peek(9, 10).await.expect("peek").is_empty());
+
+    // A revoke marks the one stored message: every queue sees it, and storing again keeps it.
+    queue.mark_revoked(&stored[1].key).await.expect("revoke");
+    queue.store(&stored[1]).await.expect("store again");
+    for user in [7, 8] {
+        let queued = queue.peek(user, 10).await.expect("peek");
+        let revoked = queued.iter().find(|(k, _)| *k == stored[1].key).and_then(|(_, m)| m.clone()).expect("queued");
+        assert_eq!(revoked["isremove"], 1, "user {user}");
+    }
+    assert_eq!(queue.load(&stored[1].key).await.expect("load").map(|m| m.message["isremove"].clone()), Some(json!(1)));
+    assert_eq!(queue.load(&stored[2].key).await.expect("load").map(|m| m.message), Some(stored[2].message.clone()));
+    assert_eq!(queue.load("no-such-key").await.expect("load"), None);
+    queue.mark_revoked("no-such-key").await.expect("revoking nothing is fine");
 }
 
 fn new_group(owner: i64, members: Vec<i64>) -> NewGroup {
@@ -262,27 +283,27 @@ async fn groups_members_and_my_groups(kind: BackendKind) {
     assert!(!groups.set_nickname(group.id, 99, "x", 1).await.expect("nickname"), "no such member");
 
     // A pending row is a member row, but not an active membership.
-    let Joined::Added(pending) = groups.join(group.id, 13, PENDING, 1_700_000_400).await.expect("join") else {
+    let Joined::Added(pending) = groups.join(group.id, 13, PENDING, 1_700_000_400, 500).await.expect("join") else {
         panic!("a new member row")
     };
     assert_eq!((pending.group_id, pending.user_id, pending.status), (group.id, 13, PENDING));
     assert!(pending.id > members[2].id);
     assert_eq!(groups.members(group.id).await.expect("members").last(), Some(&pending), "by row id");
     assert!(!groups.is_active_member_of_any(13).await.expect("any"));
-    assert_eq!(groups.join(group.id, 13, ACTIVE, 1).await.expect("join"), Joined::AlreadyMember);
-    assert_eq!(groups.join(group.id, 10, ACTIVE, 1).await.expect("join"), Joined::AlreadyMember);
-    assert_eq!(groups.join(9_999_999, 13, ACTIVE, 1).await.expect("join"), Joined::NoGroup);
+    assert_eq!(groups.join(group.id, 13, ACTIVE, 1, 500).await.expect("join"), Joined::AlreadyMember);
+    assert_eq!(groups.join(group.id, 10, ACTIVE, 1, 500).await.expect("join"), Joined::AlreadyMember);
+    assert_eq!(groups.join(9_999_999, 13, ACTIVE, 1, 500).await.expect("join"), Joined::NoGroup);
     assert!(groups.approve(group.id, 13, 1_700_000_500).await.expect("approve"));
     assert!(!groups.approve(group.id, 13, 1).await.expect("approve"), "only once");
     assert!(!groups.approve(group.id, 99, 1).await.expect("approve"), "no such row");
     assert_eq!(groups.member(group.id, 13).await.expect("member").map(|m| m.status), Some(ACTIVE));
     assert_eq!(group_ids_of(&b, 13, 0, 10).await, vec![group.id]);
-    let Joined::Added(_) = groups.join(group.id, 14, PENDING, 1).await.expect("join") else { panic!("added") };
+    let Joined::Added(_) = groups.join(group.id, 14, PENDING, 1, 500).await.expect("join") else { panic!("added") };
     assert!(groups.reject(group.id, 14).await.expect("reject"));
     assert!(!groups.reject(group.id, 14).await.expect("reject"), "gone");
     assert!(!groups.reject(group.id, 13).await.expect("reject"), "active rows are not rejected");
     assert_eq!(groups.member(group.id, 14).await.expect("member"), None);
-    let Joined::Added(direct) = groups.join(group.id, 15, ACTIVE, 1).await.expect("join") else { panic!("added") };
+    let Joined::Added(direct) = groups.join(group.id, 15, ACTIVE, 1, 500).await.expect("join") else { panic!("added") };
     assert_eq!(direct.status, ACTIVE);
     assert_eq!(group_ids_of(&b, 15, 0, 10).await, vec![group.id]);
 
@@ -299,7 +320,7 @@ async fn groups_members_and_my_groups(kind: BackendKind) {
     assert_eq!(group_ids_of(&b, 10, 0, 10).await, vec![second.id]);
     assert!(group_ids_of(&b, 15, 0, 10).await.is_empty());
     assert!(!groups.is_active_member_of_any(13).await.expect("any"));
-    assert_eq!(groups.join(group.id, 16, ACTIVE, 1).await.expect("join"), Joined::NoGroup);
+    assert_eq!(groups.join(group.id, 16, ACTIVE, 1, 500).await.expect("join"), Joined::NoGroup);
 }
 
 /// More members than one DynamoDB transaction can hold (1 + 2 per member > 100 items).
@@ -318,6 +339,29 @@ async fn big_groups_are_created_and_dissolved_whole(kind: BackendKind) {
     for user in [100, 130, 159] {
         assert!(!groups.is_active_member_of_any(user).await.expect("any"));
     }
+}
+
+/// The member cap counts active and pending rows, frees a place on leave and reject, and of
+/// several joins racing for the last place exactly one wins.
+async fn the_member_cap_holds_under_concurrency(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let groups = &b.state.groups;
+    let (group, _) = groups.create(new_group(1, vec![1, 2])).await.expect("create");
+    let Joined::Added(_) = groups.join(group.id, 3, PENDING, 1, 4).await.expect("join") else { panic!("added") };
+    let racers = (10..18).map(|user| groups.join(group.id, user, ACTIVE, 1, 4));
+    let results = futures_util::future::join_all(racers).await;
+    let won: Vec<_> = results.iter().filter(|r| matches!(r, Ok(Joined::Added(_)))).collect();
+    assert_eq!(won.len(), 1, "one place left, one winner: {results:?}");
+    assert!(results.iter().all(|r| matches!(r, Ok(Joined::Added(_) | Joined::Full))), "{results:?}");
+    assert_eq!(groups.members(group.id).await.expect("members").len(), 4);
+    assert_eq!(groups.join(group.id, 20, ACTIVE, 1, 4).await.expect("join"), Joined::Full);
+    assert!(groups.reject(group.id, 3).await.expect("reject"));
+    let Joined::Added(_) = groups.join(group.id, 20, ACTIVE, 1, 4).await.expect("join") else { panic!("freed") };
+    assert_eq!(groups.join(group.id, 21, ACTIVE, 1, 4).await.expect("join"), Joined::Full);
+    groups.remove_member(group.id, 2).await.expect("leave");
+    groups.remove_member(group.id, 2).await.expect("leaving twice frees one place only");
+    let Joined::Added(_) = groups.join(group.id, 21, ACTIVE, 1, 4).await.expect("join") else { panic!("freed") };
+    assert_eq!(groups.join(group.id, 22, ACTIVE, 1, 4).await.expect("join"), Joined::Full);
 }
 
 async fn connections_are_current_while_their_token_is(kind: BackendKind) {
@@ -362,14 +406,13 @@ async fn the_sent_log_finds_counts_and_revokes_once(kind: BackendKind) {
         to_avatar: "https://example.com/2.png".into(),
         create_time: now_ms(),
         revoked: false,
-        queued: Vec::new(),
+        stored: "k1".into(),
     };
     log.record(&entry).await.expect("record");
     assert!(!log.claim_stranger_message(1, 2).await.expect("claim"), "a message was sent before (as a friend)");
     assert!(log.claim_stranger_message(2, 1).await.expect("claim"), "per direction");
-    log.add_queued(&entry, &[(2, "k1".into())]).await.expect("queued");
     let found = log.find(1, "single", 2, "m1").await.expect("find").expect("found");
-    assert_eq!(found.queued, vec![(2, "k1".to_owned())]);
+    assert_eq!(found.stored, "k1", "the entry names its stored message");
     assert_eq!(found.to_name, "two");
     assert!(log.find(3, "single", 2, "m1").await.expect("find").is_none(), "another sender's key");
     assert!(log.find(1, "group", 2, "m1").await.expect("find").is_none(), "another chat type");
@@ -498,10 +541,11 @@ async fn a_users_connections_queue_and_log_can_be_cleared(kind: BackendKind) {
     let left: Vec<String> = s.connections.all_connections().await.expect("all").into_iter().map(|c| c.id).collect();
     assert_eq!(left, ["u2-a"]);
     assert_eq!(s.connections.unregister("u1-a").await.expect("unregister"), None, "the reverse entry went too");
-    s.offline
-        .push_many(&[(1, serde_json::json!(1)), (1, serde_json::json!(2)), (2, serde_json::json!(3))])
-        .await
-        .expect("push");
+    for (users, n) in [(vec![1], 1), (vec![1, 2], 3)] {
+        let message = StoredMessage::new(serde_json::json!(n));
+        s.offline.store(&message).await.expect("store");
+        s.offline.enqueue(&message.key, &users).await.expect("enqueue");
+    }
     s.offline.clear(1).await.expect("clear");
     assert!(b.queued(1).await.is_empty());
     assert_eq!(b.queued(2).await, [serde_json::json!(3)]);
@@ -514,7 +558,7 @@ async fn a_users_connections_queue_and_log_can_be_cleared(kind: BackendKind) {
         to_avatar: String::new(),
         create_time: now_ms(),
         revoked: false,
-        queued: Vec::new(),
+        stored: String::new(),
     };
     for e in [entry("m1", 1, 2), entry("m2", 1, 3), entry("m3", 11, 2), entry("m4", 2, 1)] {
         s.messages.record(&e).await.expect("record");
@@ -541,4 +585,5 @@ on_every_backend!(
     sessions_and_fixed_window_counters,
     groups_members_and_my_groups,
     big_groups_are_created_and_dissolved_whole,
+    the_member_cap_holds_under_concurrency,
 );

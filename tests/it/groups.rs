@@ -37,7 +37,7 @@ async fn drain(b: &Backend, user: &Member) -> Vec<Value> {
     let items = b.state.offline.peek(user.id, 100).await.expect("offline queue");
     let keys: Vec<String> = items.iter().map(|(k, _)| k.clone()).collect();
     b.state.offline.remove(user.id, &keys).await.expect("remove");
-    items.into_iter().map(|(_, m)| m).collect()
+    items.into_iter().map(|(_, m)| m.expect("stored")).collect()
 }
 
 /// Checks the common part of a group notice (spec 5.0).

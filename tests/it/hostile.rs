@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use chat_shared::config::Config;
 use chat_tests::{test_limits, Backend, BackendKind};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -177,7 +178,9 @@ async fn answers_below_the_handlers_are_envelopes() {
 /// (closed, unregistered) and what is sent to it from then on waits offline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_that_never_reads_is_dropped_and_its_messages_kept_offline() {
-    let b = Backend::new(BackendKind::Embedded).await;
+    // Enough sends to fill the socket's buffer, past the send rate limit.
+    let config = Config { send_rate_limit: 100_000, ..chat_tests::test_config() };
+    let b = Backend::with_config(BackendKind::Embedded, config).await;
     let addr = b.serve();
     let (alice, bob) = (b.register("alice11").await, b.register("bob00011").await);
     b.befriend(alice.id, bob.id).await;

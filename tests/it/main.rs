@@ -27,6 +27,7 @@ mod admin;
 mod chat_local;
 mod concurrency;
 mod conformance;
+mod delivery;
 mod events;
 mod friends;
 mod groups;

@@ -347,7 +347,7 @@ async fn only_the_sender_revokes_and_only_within_five_minutes(kind: BackendKind)
         to_avatar: "https://example.com/a.png".into(),
         create_time: now_ms() - 5 * 60 * 1000 - 1000,
         revoked: false,
-        queued: Vec::new(),
+        stored: String::new(),
     };
     b.state.messages.record(&old).await.expect("record");
     let (status, body) = revoke(alice.token.clone(), old.id.clone()).await;

@@ -139,9 +139,11 @@ async fn build_state(args: &Args, websocket_endpoint: &str) -> AppResult<(AppSta
         websocket_endpoint: websocket_endpoint.to_owned(),
         post_connect_function: None,
         managers_table: Some(table(&args.managers_table, "MANAGERS_TABLE", "chat-managers")),
+        fanout_queue_url: None,
     };
     let managers_table = stores.managers_table.clone().unwrap_or_default();
-    let state = AppState::aws(config, &stores, dynamodb_endpoint.as_deref()).await?;
+    // The fan-out queue stays on this machine, in the data dir, worked by this process.
+    let state = AppState::aws_with_local_queue(config, &stores, dynamodb_endpoint.as_deref(), &args.data_dir).await?;
     let client = dynamo::client(dynamodb_endpoint.as_deref()).await;
     DynamoUserStore::new(client.clone(), &stores.users_table).create_table_if_missing().await?;
     DynamoSocialStore::new(client.clone(), &stores.social_table).create_table_if_missing().await?;

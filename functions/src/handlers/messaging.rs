@@ -1,10 +1,11 @@
-//! Messaging endpoints (spec 6.5, 6.7, 6.8).
+//! Messaging endpoints (spec 6.5, 6.7, 6.8) and the fan-out function behind them (6.2).
 
 use std::sync::Arc;
 
 use chat_shared::service::messaging::{self, Outgoing, Revoke};
+use chat_shared::store::FanoutJob;
 use chat_shared::web::respond;
-use chat_shared::AppState;
+use chat_shared::{AppResult, AppState};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
@@ -58,4 +59,68 @@ pub async fn revoke_message(state: Arc<AppState>, req: Request) -> Response<Body
         }
         .await,
     )
+}
+
+/// Lambda's SQS event (the fields the fan-out reads).
+#[derive(Debug, serde::Deserialize)]
+pub struct SqsEvent {
+    #[serde(rename = "Records", default)]
+    pub records: Vec<SqsRecord>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SqsRecord {
+    pub message_id: String,
+    #[serde(default)]
+    pub body: String,
+}
+
+/// The partial batch response (`ReportBatchItemFailures`): SQS deletes every other record.
+#[derive(Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SqsBatchResponse {
+    pub batch_item_failures: Vec<SqsItemFailure>,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SqsItemFailure {
+    pub item_identifier: String,
+}
+
+/// Fan-out jobs of one batch run at once (each posts up to `PUSH_CONCURRENCY` frames at a time).
+const JOBS_AT_ONCE: usize = 4;
+
+/// The `message-fanout` function: each SQS record is a fan-out job (spec 6.2 item 4). A job that
+/// fails is reported, so SQS retries it alone (then its dead-letter queue); a record that is not
+/// a job can never succeed, so it is logged and dropped rather than retried.
+pub async fn message_fanout(state: Arc<AppState>, event: SqsEvent) -> AppResult<SqsBatchResponse> {
+    use futures_util::stream::{self, StreamExt};
+    let outcomes: Vec<Option<String>> = stream::iter(event.records)
+        .map(|record| {
+            let state = state.clone();
+            async move {
+                let job: FanoutJob = match serde_json::from_str(&record.body) {
+                    Ok(job) => job,
+                    Err(e) => {
+                        tracing::error!(record = %record.message_id, error = %e, "not a fan-out job; dropped");
+                        return None;
+                    }
+                };
+                match state.delivery.fan_out(&job).await {
+                    Ok(()) => None,
+                    Err(e) => {
+                        tracing::warn!(record = %record.message_id, message = %job.message, error = %e, "fan-out job failed");
+                        Some(record.message_id)
+                    }
+                }
+            }
+        })
+        .buffer_unordered(JOBS_AT_ONCE)
+        .collect()
+        .await;
+    let batch_item_failures =
+        outcomes.into_iter().flatten().map(|item_identifier| SqsItemFailure { item_identifier }).collect();
+    Ok(SqsBatchResponse { batch_item_failures })
 }

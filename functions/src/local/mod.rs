@@ -20,10 +20,12 @@ use serde_json::{json, Map, Value};
 use crate::routes::{self, Route};
 
 mod server;
+mod sqs;
 mod websocket;
 
 use server::serve;
 pub use server::Limits;
+pub use sqs::consume_fanout_queue;
 
 /// Bodies above this are refused before reaching a handler; handlers refuse above 100 KB.
 const MAX_FORWARDED_BODY: usize = 1024 * 1024;

@@ -321,6 +321,15 @@ pub async fn post_to_connection(
         Ok(body) => body,
         Err(refusal) => return refusal,
     };
+    // API Gateway refuses a post over its 128 KB message limit for good.
+    if body.len() > MAX_MESSAGE_BYTES {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            [("content-type", "application/json"), ("x-amzn-ErrorType", "PayloadTooLargeException")],
+            r#"{"message":"Message too long"}"#,
+        )
+            .into_response();
+    }
     let text = String::from_utf8_lossy(&body).into_owned();
     match local.sockets.get(&id) {
         Some(socket) if socket.post(text) => StatusCode::OK.into_response(),

@@ -71,7 +71,7 @@ pub async fn logout(state: &AppState, manager: &Manager) -> AppResult<Value> {
 /// username contains it, case-insensitively.
 pub async fn list(state: &AppState, page: i64, limit: i64, keyword: Option<&str>) -> AppResult<Value> {
     let keyword = keyword.map(str::to_ascii_lowercase);
-    let offset = ((page - 1) * limit) as usize;
+    let offset = crate::validate::page_offset(page, limit);
     let found = state.users.list(keyword.as_deref(), offset, limit as usize).await?;
     let total_page = found.count.div_ceil(limit as u64);
     let rows: Vec<Value> = found.rows.iter().map(|u| u.row_json()).collect();

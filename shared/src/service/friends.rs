@@ -1,5 +1,5 @@
-//! Friends and friend applications (spec 3.3, 3.6, 4). Pushes go through the `Notifier` after
-//! the change is committed; a failed push is logged and never undoes the change.
+//! Friends and friend applications (spec 3.3, 3.6, 4). Pushes go through [`crate::delivery`]
+//! after the change is committed; a failed delivery is logged and never undoes the change.
 
 use std::collections::HashMap;
 
@@ -8,19 +8,19 @@ use serde_json::{json, Value};
 use crate::auth::Caller;
 use crate::clock::{now_ms, now_secs};
 use crate::error::{AppError, AppResult};
+use crate::message::{friends_now_notice, single_message, Party};
 use crate::model::{Role, User};
-use crate::notify::{friends_now_notice, single_message, Party};
 use crate::social::{Application, Friend, AGREE};
 use crate::sortword;
 use crate::state::AppState;
-use crate::store::{Decided, FriendRemarks};
+use crate::store::{Decided, FriendRemarks, StoredMessage};
 
 const NOT_PENDING: AppError = AppError::Fail("申请不存在或已处理");
 const SYSTEM_BUSY: AppError = AppError::Fail("系统异常，请稍后再试");
 const DUPLICATE: AppError = AppError::Fail("您已经申请过了，请勿重复申请");
 
 async fn notify(state: &AppState, user_id: i64, message: &Value) {
-    if let Err(err) = state.notifier.deliver(&[user_id], message, true).await {
+    if let Err(err) = state.delivery.deliver(&[user_id], &StoredMessage::new(message.clone())).await {
         tracing::error!(user_id, error = %err, "a notification could not be delivered or queued");
     }
 }
@@ -86,7 +86,7 @@ pub async fn apply(state: &AppState, me: &Caller, friend_id: i64, nickname: &str
 
 /// `GET /api/chat/listapplyfriend/:page`
 pub async fn applications(state: &AppState, me: &Caller, page: i64, limit: i64) -> AppResult<Value> {
-    let offset = ((page - 1) * limit) as usize;
+    let offset = crate::validate::page_offset(page, limit);
     let apps = state.social.applications_to(me.user.id, offset, limit as usize).await?;
     let ids: Vec<i64> = apps.iter().map(|a| a.user_id).collect();
     let applicants: HashMap<i64, User> = state.users.get_many(&ids).await?.into_iter().map(|u| (u.id, u)).collect();
@@ -152,7 +152,8 @@ pub async fn auto_add(state: &AppState, me: &Caller, friend_id: i64, nickname: &
 /// `GET /api/chat/goodfriendlist/:page`
 pub async fn contacts(state: &AppState, me: &Caller, page: i64, limit: i64) -> AppResult<Value> {
     let rows = state.social.friends(me.user.id).await?;
-    let page_rows: Vec<&Friend> = rows.iter().skip(((page - 1) * limit) as usize).take(limit as usize).collect();
+    let page_rows: Vec<&Friend> =
+        rows.iter().skip(crate::validate::page_offset(page, limit)).take(limit as usize).collect();
     let ids: Vec<i64> = page_rows.iter().map(|r| r.friend_id).collect();
     let users: HashMap<i64, User> = state.users.get_many(&ids).await?.into_iter().map(|u| (u.id, u)).collect();
     let items: Vec<Value> = page_rows

@@ -11,13 +11,14 @@ use crate::group::{
     self, active_member_ids, encode_uri_component, fit_frame, member_avatar, member_name, Group, GroupMember, ACTIVE,
     PENDING,
 };
+use crate::message::{single_message, Party};
 use crate::model::{Role, User};
-use crate::notify::{single_message, Party};
 use crate::state::AppState;
-use crate::store::{GroupChange, Joined, NewGroup};
+use crate::store::{GroupChange, Joined, NewGroup, StoredMessage};
 
 const NOT_MANAGEABLE: AppError = AppError::Fail("群不存在或者被封禁或者你无权操作");
 const NOT_IN_GROUP: AppError = AppError::Fail("你不在该群聊中，操作失败");
+const GROUP_FULL: AppError = AppError::Fail("群成员已达上限");
 /// `from_name` of join notices (spec 5.9, 5.11).
 const JOIN_REMINDER: &str = "加群申请提醒";
 
@@ -27,7 +28,7 @@ async fn deliver(state: &AppState, recipients: &[i64], mut message: Value) {
         return;
     }
     fit_frame(&mut message);
-    if let Err(err) = state.notifier.deliver(recipients, &message, true).await {
+    if let Err(err) = state.delivery.deliver(recipients, &StoredMessage::new(message)).await {
         tracing::error!(recipients = recipients.len(), error = %err, "a group notice could not be delivered or queued");
     }
 }
@@ -89,6 +90,9 @@ pub async fn create(state: &AppState, me: &Caller, row_ids: &[i64]) -> AppResult
     }
     users.sort_by_key(|u| u.id);
     users.dedup_by_key(|u| u.id);
+    if users.len() as u64 + 1 > state.config.max_group_members {
+        return Err(GROUP_FULL);
+    }
     let everyone: Vec<&User> = std::iter::once(&me.user).chain(users.iter()).collect();
     let names: Vec<&str> = everyone.iter().map(|u| u.display_name()).collect();
     let name: String = names.join("、").chars().take(group::NAME_MAX_CHARS).collect();
@@ -112,7 +116,7 @@ pub async fn create(state: &AppState, me: &Caller, row_ids: &[i64]) -> AppResult
 /// `GET /api/chat/grouplist/:page`
 pub async fn list(state: &AppState, me: &Caller, page: i64, limit: i64) -> AppResult<Value> {
     let limit = limit.max(1) as usize;
-    let offset = (page.max(1) as usize - 1).saturating_mul(limit);
+    let offset = crate::validate::page_offset(page, limit as i64);
     let groups = state.groups.groups_of(me.user.id, offset, limit).await?;
     Ok(Value::Array(groups.iter().map(|(g, mine)| g.list_json(mine)).collect()))
 }
@@ -243,6 +247,9 @@ pub async fn invite(state: &AppState, me: &Caller, group_id: i64, user_id: i64, 
     if let Some(existing) = members.iter().find(|m| m.user_id == user_id) {
         return Err(already_in(existing));
     }
+    if members.len() as u64 >= state.config.max_group_members {
+        return Err(GROUP_FULL);
+    }
     let joiner = state.users.get(user_id).await?.filter(User::is_active);
     let joiner = joiner.ok_or(AppError::Fail("加群的用户不存在或已被封禁，无法加入群聊"))?;
     let by_owner = inviter.is_some() && me.user.id == group.user_id;
@@ -250,7 +257,7 @@ pub async fn invite(state: &AppState, me: &Caller, group_id: i64, user_id: i64, 
         return Err(AppError::Fail("请先登录再申请进群"));
     }
     let status = if group.invite_confirm == 1 && !by_owner { PENDING } else { ACTIVE };
-    match state.groups.join(group_id, user_id, status, secs(now_ms())).await? {
+    match state.groups.join(group_id, user_id, status, secs(now_ms()), state.config.max_group_members).await? {
         Joined::Added(_) => {}
         Joined::AlreadyMember => {
             // Someone added the row meanwhile.
@@ -258,6 +265,7 @@ pub async fn invite(state: &AppState, me: &Caller, group_id: i64, user_id: i64, 
             return Err(existing.as_ref().map_or(AppError::Fail("用户已经在群里"), already_in));
         }
         Joined::NoGroup => return Err(AppError::Fail("群不存在或者被封禁")),
+        Joined::Full => return Err(GROUP_FULL),
     }
     let label = match inviter {
         Some(m) if me.user.role == Role::User => format!("[{}]邀请 ", member_name(m, &me.user)),

@@ -4,14 +4,15 @@ use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::clock::now_ms;
+use crate::config::SEND_RATE_WINDOW_SECS;
 use crate::error::{AppError, AppResult};
-use crate::group::{self, fit_frame, member_avatar, member_name};
+use crate::group::{self, fit_frame, frame_len, member_avatar, member_name, FRAME_LIMIT};
+use crate::message::single_chat_frame;
 use crate::model::{Role, User};
-use crate::notify::Delivered;
-use crate::push::{post_to_all, single_chat_frame};
+use crate::push::{post_to_all, Posted};
 use crate::social::Friend;
 use crate::state::AppState;
-use crate::store::SentMessage;
+use crate::store::{SentMessage, StoredMessage};
 
 /// A message may be revoked this long after it was sent (server clock).
 const REVOKE_WINDOW_MS: i64 = 5 * 60 * 1000;
@@ -120,8 +121,29 @@ fn remark_or(row: Option<&Friend>, fallback: &str) -> String {
     }
 }
 
-/// `POST /api/chat/socket/sendmessage`
+/// Key of a sender's send-rate counter (spec 1.8 item 3).
+fn send_rate_key(user_id: i64) -> String {
+    format!("send_rate:{user_id}")
+}
+
+/// The frame size rule (spec 6.5): `message` as pushed must fit [`FRAME_LIMIT`].
+fn check_frame(message: &Value) -> AppResult<()> {
+    if frame_len(message) > FRAME_LIMIT {
+        return Err(AppError::Fail("消息内容过长"));
+    }
+    Ok(())
+}
+
+/// `POST /api/chat/socket/sendmessage`: validated by the handler; then the send rate (one Redis
+/// call), the frame size, the recipient's checks, and the message is logged and delivered.
 pub async fn send(state: &AppState, me: &Caller, out: Outgoing) -> AppResult<Value> {
+    let sent = state.sessions.hit(&send_rate_key(me.user.id), SEND_RATE_WINDOW_SECS).await?;
+    if sent > state.config.send_rate_limit {
+        return Err(AppError::Fail("发送消息过于频繁，请稍后再试"));
+    }
+    // The client's own fields alone already decide most oversized frames, before any lookup;
+    // the whole message is measured again once built.
+    check_frame(&json!({"type": out.kind, "data": out.data, "options": out.options}))?;
     if out.chat_type == "group" {
         send_to_group(state, me, out).await
     } else {
@@ -135,10 +157,12 @@ async fn send_to_user(state: &AppState, me: &Caller, out: Outgoing) -> AppResult
         Some(u) if u.is_active() => u,
         _ => return Err(AppError::Fail("对方不存在或者被禁用，不能发消息")),
     };
-    let their_row = state.social.friend(recipient.id, me.id).await?;
-    check_send_limits(state, me, &recipient, their_row.as_ref()).await?;
+    let (their_row, my_row) = if me.role == Role::User {
+        tokio::try_join!(state.social.friend(recipient.id, me.id), state.social.friend(me.id, recipient.id))?
+    } else {
+        (state.social.friend(recipient.id, me.id).await?, None)
+    };
     let (from_name, to_name) = if me.role == Role::User {
-        let my_row = state.social.friend(me.id, recipient.id).await?;
         (remark_or(their_row.as_ref(), me.display_name()), remark_or(my_row.as_ref(), recipient.display_name()))
     } else {
         (me.display_name().to_owned(), recipient.display_name().to_owned())
@@ -159,6 +183,9 @@ async fn send_to_user(state: &AppState, me: &Caller, out: Outgoing) -> AppResult
         "isremove": 0,
         "sendUUid": me.uuid,
     });
+    check_frame(&message)?;
+    // Last of the checks: the stranger limit's claim is a write.
+    check_send_limits(state, me, &recipient, their_row.as_ref()).await?;
     log_and_deliver(state, me.id, &message, &[recipient.id]).await?;
     Ok(message)
 }
@@ -194,14 +221,18 @@ async fn send_to_group(state: &AppState, me: &Caller, out: Outgoing) -> AppResul
         "sendUUid": me.uuid,
     });
     fit_frame(&mut message);
+    check_frame(&message)?;
     let recipients: Vec<i64> = members.iter().map(|m| m.user_id).filter(|&id| id != me.id).collect();
     log_and_deliver(state, me.id, &message, &recipients).await?;
     Ok(message)
 }
 
-/// Writes the log entry first (the send counts even if delivery fails), then delivers and
-/// records where offline copies went, for revoke.
+/// Persists, then delivers (spec 6.2 item 4): the log entry names the stored message, so a
+/// revoke finds the one copy every offline queue references. The answer is `ok` only once every
+/// recipient has the message pushed, queued offline or in the fan-out queue; otherwise the sender
+/// gets an error (and may send again: at-least-once).
 async fn log_and_deliver(state: &AppState, sender: i64, message: &Value, recipients: &[i64]) -> AppResult<()> {
+    let stored = StoredMessage::new(message.clone());
     let entry = SentMessage {
         id: message["id"].as_str().unwrap_or_default().to_owned(),
         sender,
@@ -211,47 +242,47 @@ async fn log_and_deliver(state: &AppState, sender: i64, message: &Value, recipie
         to_avatar: message["to_avatar"].as_str().unwrap_or_default().to_owned(),
         create_time: message["create_time"].as_i64().unwrap_or_default(),
         revoked: false,
-        queued: Vec::new(),
+        stored: stored.key.clone(),
     };
     state.messages.record(&entry).await?;
-    if let Some(delivered) = push(state, recipients, message).await {
-        if !delivered.queued.is_empty() {
-            state.messages.add_queued(&entry, &delivered.queued).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Delivers without letting a push failure change the route's answer (spec 6.2 step 3).
-async fn push(state: &AppState, recipients: &[i64], message: &Value) -> Option<Delivered> {
-    match state.notifier.deliver(recipients, message, true).await {
-        Ok(delivered) => Some(delivered),
-        Err(e) => {
-            tracing::error!(error = %e, recipients = recipients.len(), "a message could not be delivered or queued");
-            None
-        }
-    }
+    state.delivery.deliver(recipients, &stored).await
 }
 
 /// `POST /api/chat/chatGetmessageOffLine`: my queue, oldest first, to my current connections;
 /// an item is removed only after a connection took it, and the first one none took stops the
-/// flush (at-least-once, never lost).
+/// flush (at-least-once, never lost). An item the gateway refuses for good is dropped and logged
+/// (spec 6.7, N5), so it never blocks the items behind it.
 pub async fn flush_offline(state: &AppState, me: &Caller) -> AppResult<()> {
     let mut connections = state.connections.current_connections(&[me.user.id]).await?;
     while !connections.is_empty() {
         let page = state.offline.peek(me.user.id, FLUSH_PAGE).await?;
         let full_page = page.len() == FLUSH_PAGE;
-        let mut delivered = Vec::new();
+        let mut done = Vec::new();
         for (key, message) in page {
+            let Some(message) = message else {
+                // Its stored message expired: nothing left to deliver.
+                done.push(key);
+                continue;
+            };
             let frame = single_chat_frame(&message);
-            let accepted = post_to_all(state.connections.as_ref(), state.gateway.as_ref(), &connections, &frame).await;
-            connections = connections.into_iter().zip(accepted).filter(|(_, ok)| *ok).map(|(c, _)| c).collect();
-            if connections.is_empty() {
+            let posted = post_to_all(state.connections.as_ref(), state.gateway.as_ref(), &connections, &frame).await;
+            let accepted = posted.contains(&Posted::Accepted);
+            if !accepted && posted.contains(&Posted::Refused) {
+                tracing::error!(message = %message["id"], queue_key = %key, "the gateway refuses an offline message for good; dropped");
+            }
+            // Connections that took the frame, or refused only this frame, stay in the flush.
+            connections = connections
+                .into_iter()
+                .zip(&posted)
+                .filter(|(_, p)| matches!(p, Posted::Accepted | Posted::Refused))
+                .map(|(c, _)| c)
+                .collect();
+            if !accepted && !posted.contains(&Posted::Refused) {
                 break;
             }
-            delivered.push(key);
+            done.push(key);
         }
-        state.offline.remove(me.user.id, &delivered).await?;
+        state.offline.remove(me.user.id, &done).await?;
         if !full_page {
             break;
         }
@@ -308,15 +339,22 @@ pub async fn revoke(state: &AppState, me: &Caller, request: Revoke) -> AppResult
         "isremove": 0,
         "group": null,
     });
-    // Only the revoke that flips the flag acts; a repeated one just answers again.
-    if entry.revoked || !state.messages.mark_revoked(&entry).await? {
+    // A finished revoke just answers again. Otherwise: mark the one stored copy, deliver the
+    // notice durably, and only then flip the log's flag, so a retry after any failure finishes
+    // what this one started. The notice is stored under a key derived from the message's, so
+    // retries and racing revokes queue it once (a live push may come twice; clients key it by id).
+    if entry.revoked {
         return Ok(notice);
     }
-    for (user_id, key) in &entry.queued {
-        state.offline.mark_revoked(*user_id, key).await?;
-    }
-    push(state, &recipients, &notice).await;
-    Ok(notice)
+    let notice = if entry.stored.is_empty() {
+        StoredMessage::new(notice)
+    } else {
+        state.offline.mark_revoked(&entry.stored).await?;
+        StoredMessage { key: format!("{}~revoke", entry.stored), message: notice }
+    };
+    state.delivery.deliver(&recipients, &notice).await?;
+    state.messages.mark_revoked(&entry).await?;
+    Ok(notice.message)
 }
 
 #[cfg(test)]

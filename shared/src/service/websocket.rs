@@ -7,8 +7,9 @@ use crate::auth::{self, token_digest, Caller, Refusal};
 use crate::clock::now_ms;
 use crate::error::AppResult;
 use crate::jwt;
+use crate::message::single_chat_frame;
 use crate::model::{Role, User};
-use crate::push::{post_one, post_to_all, single_chat_frame};
+use crate::push::{post_one, post_to_all, Posted};
 use crate::state::AppState;
 use crate::store::{Connection, CONNECTION_TTL_SECS};
 
@@ -60,7 +61,7 @@ pub async fn after_connect(state: &AppState, connection_id: &str, token: Option<
     }
     // In order, to this connection only; prompts are never stored offline (spec 6.2).
     for frame in frames {
-        if !post_one(state.connections.as_ref(), state.gateway.as_ref(), &conn, &frame).await {
+        if post_one(state.connections.as_ref(), state.gateway.as_ref(), &conn, &frame).await != Posted::Accepted {
             break;
         }
     }
@@ -93,7 +94,7 @@ pub async fn client_frame(state: &AppState, connection_id: &str, body: &str) -> 
     };
     if answer {
         let pong = json!({"type": "pong", "timestamp": now_ms()}).to_string();
-        if !state.gateway.post(connection_id, pong.as_bytes()).await? {
+        if state.gateway.post(connection_id, pong.as_bytes()).await? == Posted::Gone {
             state.connections.unregister(connection_id).await?;
         }
     }
@@ -106,7 +107,7 @@ pub async fn keepalive(state: &AppState) -> AppResult<usize> {
     let connections = state.connections.all_connections().await?;
     let ping = br#"{"type":"ping"}"#;
     let accepted = post_to_all(state.connections.as_ref(), state.gateway.as_ref(), &connections, ping).await;
-    Ok(accepted.into_iter().filter(|ok| *ok).count())
+    Ok(accepted.into_iter().filter(|posted| *posted == Posted::Accepted).count())
 }
 
 /// Connect-time prompts (spec 6.4).

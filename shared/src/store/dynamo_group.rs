@@ -7,18 +7,19 @@
 //!   descending" is one Query, never a Scan.
 //! * `COUNTER#group`, `COUNTER#group_user` / `#`: id counters.
 //!
+//! `META` counts the group's member rows (`member_rows`), changed in the same transaction as the
+//! rows themselves, so the member cap (spec 5.0) is one condition on one item however many join
+//! at once.
+//!
 //! A group is created in one `TransactWriteItems` when it fits (1 + 2 per member ≤ 100 items);
 //! a bigger one gets its member and index items in batches first and its `META` item last, so
 //! until the `META` write succeeds the group does not exist for any reader, and a failure
 //! deletes what was written. Dissolving deletes `META` first for the same reason.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 
 use super::dynamo::{dynamo_error, failed_conditions, get_n, get_s, n, put, s, transact, Item};
@@ -29,8 +30,6 @@ use crate::group::{Group, GroupMember, ACTIVE, PENDING};
 
 /// TransactWriteItems' limit.
 const TRANSACTION_MAX: usize = 100;
-/// BatchGetItem's limit.
-const BATCH_GET: usize = 100;
 /// Index entries read per page of `groups_of`.
 const INDEX_PAGE: usize = 50;
 const META: &str = "META";
@@ -52,10 +51,12 @@ fn index_key(user_id: i64, group_id: i64) -> Item {
     key(format!("MYGROUP#{user_id}"), padded(group_id))
 }
 
-fn group_item(g: &Group) -> Item {
+/// The group row of a new group with `member_rows` members.
+fn group_item(g: &Group, member_rows: usize) -> Item {
     with(
         meta_key(g.id),
         [
+            ("member_rows", n(member_rows as i64)),
             ("id", n(g.id)),
             ("uuid", s(&g.uuid)),
             ("user_id", n(g.user_id)),
@@ -142,14 +143,21 @@ fn tx_delete(table: &str, key: Item) -> AppResult<TransactWriteItem> {
     Ok(TransactWriteItem::builder().delete(delete).build())
 }
 
-fn tx_exists(table: &str, key: Item) -> AppResult<TransactWriteItem> {
-    let check = ConditionCheck::builder()
+/// Changes the group's member-row count by `delta`; growing is refused beyond `cap`, and a
+/// group that no longer exists is never recreated by it.
+fn tx_count_members(table: &str, group_id: i64, delta: i64, cap: Option<u64>) -> AppResult<TransactWriteItem> {
+    let mut update = Update::builder()
         .table_name(table)
-        .set_key(Some(key))
-        .condition_expression("attribute_exists(pk)")
-        .build()
-        .map_err(AppError::internal)?;
-    Ok(TransactWriteItem::builder().condition_check(check).build())
+        .set_key(Some(meta_key(group_id)))
+        .update_expression("ADD member_rows :delta")
+        .expression_attribute_values(":delta", n(delta));
+    update = match cap {
+        Some(cap) => update
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(member_rows) OR member_rows < :cap)")
+            .expression_attribute_values(":cap", n(i64::try_from(cap).unwrap_or(i64::MAX))),
+        None => update.condition_expression("attribute_exists(pk)"),
+    };
+    Ok(TransactWriteItem::builder().update(update.build().map_err(AppError::internal)?).build())
 }
 
 fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
@@ -212,42 +220,6 @@ impl DynamoGroupStore {
         }
     }
 
-    /// `BatchGetItem` (strongly consistent) in chunks of 100, retrying unprocessed keys.
-    async fn batch_get(&self, keys: Vec<Item>) -> AppResult<Vec<Item>> {
-        let mut found = Vec::new();
-        for chunk in keys.chunks(BATCH_GET) {
-            let mut pending = chunk.to_vec();
-            for attempt in 0..5 {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(pending))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(AppError::internal)?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| dynamo_error("BatchGetItem group", e))?;
-                found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys().to_vec())
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
-            }
-            if !pending.is_empty() {
-                return Err(AppError::internal("dynamodb BatchGetItem: keys left unprocessed"));
-            }
-        }
-        Ok(found)
-    }
-
     /// The keys of a member row and its index entry.
     fn member_keys(group_id: i64, user_id: i64) -> [Item; 2] {
         [member_key(group_id, user_id), index_key(user_id, group_id)]
@@ -273,7 +245,7 @@ impl DynamoGroupStore {
             self.client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(group_item(group)))
+                .set_item(Some(group_item(group, members.len())))
                 .condition_expression("attribute_not_exists(pk)")
                 .send()
                 .await
@@ -330,7 +302,7 @@ impl GroupStore for DynamoGroupStore {
             self.create_in_batches(&group, &members).await?;
             return Ok((group, members));
         }
-        let mut items = vec![put(&self.table, group_item(&group), "attribute_not_exists(pk)", None)?];
+        let mut items = vec![put(&self.table, group_item(&group, members.len()), "attribute_not_exists(pk)", None)?];
         for m in &members {
             items.push(put(&self.table, member_item(m), "attribute_not_exists(pk)", None)?);
             items.push(tx_put(&self.table, index_item(m))?);
@@ -372,7 +344,7 @@ impl GroupStore for DynamoGroupStore {
             let (page, next) = self.query_page(&pk, None, false, Some(INDEX_PAGE), start).await?;
             let group_ids: Vec<i64> = page.iter().filter_map(|i| get_n(i, "group_id")).collect();
             let keys = group_ids.iter().flat_map(|&g| [meta_key(g), member_key(g, user_id)]).collect();
-            let found = self.batch_get(keys).await?;
+            let found = self.social.batch_get(keys).await?;
             let mut groups = HashMap::new();
             let mut mine = HashMap::new();
             for item in &found {
@@ -419,10 +391,10 @@ impl GroupStore for DynamoGroupStore {
         self.update_existing(member_key(group_id, user_id), &sets).await
     }
 
-    async fn join(&self, group_id: i64, user_id: i64, status: i64, now: i64) -> AppResult<Joined> {
+    async fn join(&self, group_id: i64, user_id: i64, status: i64, now: i64, cap: u64) -> AppResult<Joined> {
         let member = new_member(self.social.reserve_ids("group_user", 1).await?, group_id, user_id, status, now);
         let mut items = vec![
-            tx_exists(&self.table, meta_key(group_id))?,
+            tx_count_members(&self.table, group_id, 1, Some(cap))?,
             put(&self.table, member_item(&member), "attribute_not_exists(pk)", None)?,
         ];
         if member.is_active() {
@@ -431,8 +403,15 @@ impl GroupStore for DynamoGroupStore {
         match transact(&self.client, items).await {
             Ok(_) => Ok(Joined::Added(member)),
             Err(e) => match failed_conditions(&e) {
-                Some(failed) if failed.first() == Some(&true) => Ok(Joined::NoGroup),
                 Some(failed) if failed.get(1) == Some(&true) => Ok(Joined::AlreadyMember),
+                // The count's condition: the group is gone, or full.
+                Some(failed) if failed.first() == Some(&true) => {
+                    Ok(if self.social.get(meta_key(group_id)).await?.is_some() {
+                        Joined::Full
+                    } else {
+                        Joined::NoGroup
+                    })
+                }
                 _ => Err(dynamo_error("TransactWriteItems join group", e)),
             },
         }
@@ -460,28 +439,49 @@ impl GroupStore for DynamoGroupStore {
     }
 
     async fn reject(&self, group_id: i64, user_id: i64) -> AppResult<bool> {
-        let result = self
-            .client
-            .delete_item()
+        let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(member_key(group_id, user_id)))
             .condition_expression("#st = :pending")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":pending", n(PENDING))
-            .send()
-            .await;
-        match result {
+            .build()
+            .map_err(AppError::internal)?;
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            tx_count_members(&self.table, group_id, -1, None)?,
+        ];
+        match transact(&self.client, items).await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
-            Err(e) => Err(dynamo_error("DeleteItem pending member", e)),
+            Err(e) if failed_conditions(&e).is_some_and(|f| f.contains(&true)) => Ok(false),
+            Err(e) => Err(dynamo_error("TransactWriteItems reject member", e)),
         }
     }
 
     async fn remove_member(&self, group_id: i64, user_id: i64) -> AppResult<()> {
         let [member, index] = DynamoGroupStore::member_keys(group_id, user_id);
-        let items = vec![tx_delete(&self.table, member)?, tx_delete(&self.table, index)?];
-        transact(&self.client, items).await.map_err(|e| dynamo_error("TransactWriteItems remove member", e))?;
-        Ok(())
+        let existing = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(member.clone()))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(AppError::internal)?;
+        let items = vec![
+            TransactWriteItem::builder().delete(existing).build(),
+            tx_delete(&self.table, index.clone())?,
+            tx_count_members(&self.table, group_id, -1, None)?,
+        ];
+        match transact(&self.client, items).await {
+            Ok(_) => Ok(()),
+            // No row: nothing to remove. No group: its leftovers go without a count.
+            Err(e) if failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) => Ok(()),
+            Err(e) if failed_conditions(&e).is_some_and(|f| f.get(2) == Some(&true)) => {
+                let items = vec![tx_delete(&self.table, member)?, tx_delete(&self.table, index)?];
+                transact(&self.client, items).await.map_err(|e| dynamo_error("TransactWriteItems remove member", e))?;
+                Ok(())
+            }
+            Err(e) => Err(dynamo_error("TransactWriteItems remove member", e)),
+        }
     }
 
     async fn dissolve(&self, group_id: i64) -> AppResult<()> {
@@ -524,7 +524,7 @@ impl GroupStore for DynamoGroupStore {
         );
         groups.sort_unstable();
         groups.dedup();
-        let rows = self.batch_get(groups.into_iter().map(|g| member_key(g, user_id)).collect()).await?;
+        let rows = self.social.batch_get(groups.into_iter().map(|g| member_key(g, user_id)).collect()).await?;
         rows.iter().map(member_of).collect()
     }
 }

@@ -3,7 +3,8 @@
 //! * `APPLY#<addressee>` / `<application id>`: an application (`row` JSON, `status`, `from_id`).
 //! * `PAIR#<applicant>#<addressee>` / `#`: the pair's pending-or-agreed reservation (`app_id`),
 //!   written in the same transaction as the application, so duplicates are refused atomically.
-//! * `OFFLINE#<user>` / `<ms>#<random>`: a queued message, expiring through TTL.
+//! * `MSG#<key>` / `BODY`: a message stored once for the offline queues, expiring through TTL.
+//! * `OFFLINE#<user>` / `<key>`: a reference to a stored message in the user's queue (TTL).
 //! * `COUNTER#<entity>` / `#`: id counters.
 //!
 //! Items that name a user outside their own partition key carry that user's id as `uid`
@@ -17,8 +18,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, PutRequest, ReturnValue, ScalarAttributeType, Select, TransactWriteItem,
-    Update, WriteRequest,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest, ReturnValue, ScalarAttributeType, Select,
+    TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
@@ -27,7 +28,8 @@ use super::dynamo::{
     dynamo_error, enable_ttl, failed_conditions, get_n, get_s, n, put, s, transact, Item, TTL_ATTRIBUTE,
 };
 use super::{
-    queue_key, Decided, FriendRemarks, MessageLog, OfflineQueue, SentMessage, SocialStore, SENT_LOG_RETENTION_SECS,
+    Decided, FriendRemarks, MessageLog, OfflineQueue, QueuedMessage, SentMessage, SocialStore, StoredMessage,
+    SENT_LOG_RETENTION_SECS,
 };
 use crate::clock::now_secs;
 use crate::error::{AppError, AppResult};
@@ -37,6 +39,8 @@ use crate::social::{Application, Friend, AGREE, IGNORE, PENDING, REFUSE};
 pub const OFFLINE_RETENTION_SECS: i64 = 30 * 24 * 3600;
 /// BatchWriteItem's limit.
 const BATCH: usize = 25;
+/// BatchGetItem's limit.
+const BATCH_GET: usize = 100;
 /// Keys-only index of the items that name a user (`uid`).
 pub const UID_INDEX: &str = "uid-index";
 
@@ -232,6 +236,42 @@ impl DynamoSocialStore {
                 return Ok(items);
             }
         }
+    }
+
+    /// `BatchGetItem` (strongly consistent) in chunks of 100, retrying unprocessed keys.
+    pub(super) async fn batch_get(&self, keys: Vec<Item>) -> AppResult<Vec<Item>> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(BATCH_GET) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0..5 {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(AppError::internal)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| dynamo_error("BatchGetItem", e))?;
+                found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            }
+            if !pending.is_empty() {
+                return Err(AppError::internal("dynamodb BatchGetItem: keys left unprocessed"));
+            }
+        }
+        Ok(found)
     }
 
     /// Deletes items in batches, retrying what DynamoDB leaves unprocessed.
@@ -500,10 +540,32 @@ impl SocialStore for DynamoSocialStore {
     }
 }
 
-/// The offline queue lives in the social table and shares its query and batch helpers.
+/// The offline queue lives in the social table and shares its query and batch helpers: the
+/// message once at `MSG#<key>` / `BODY` (`message` JSON, `revoked` once revoked), and per
+/// recipient a keys-only reference `OFFLINE#<user>` / `<key>`; both expire through TTL.
 #[derive(Clone)]
 pub struct DynamoOfflineQueue {
     store: DynamoSocialStore,
+}
+
+const BODY: &str = "BODY";
+
+fn body_key(message_key: &str) -> Item {
+    key(format!("MSG#{message_key}"), BODY.to_owned())
+}
+
+fn queue_pk(user_id: i64) -> String {
+    format!("OFFLINE#{user_id}")
+}
+
+/// The message of a `BODY` item, with its revoke applied (spec 6.8: `isremove: 1`).
+fn body_of(item: &Item) -> AppResult<Value> {
+    let mut message: Value =
+        serde_json::from_str(&get_s(item, "message").unwrap_or_default()).map_err(AppError::internal)?;
+    if matches!(item.get("revoked"), Some(AttributeValue::Bool(true))) {
+        message["isremove"] = Value::from(1);
+    }
+    Ok(message)
 }
 
 impl DynamoOfflineQueue {
@@ -514,84 +576,93 @@ impl DynamoOfflineQueue {
 
 #[async_trait]
 impl OfflineQueue for DynamoOfflineQueue {
-    async fn push_many(&self, messages: &[(i64, Value)]) -> AppResult<Vec<String>> {
-        let expires = n(now_secs() + OFFLINE_RETENTION_SECS);
-        let keys: Vec<String> = messages.iter().map(|_| queue_key()).collect();
-        let items = messages
-            .iter()
-            .zip(&keys)
-            .map(|((user_id, message), sk)| {
-                with(
-                    key(format!("OFFLINE#{user_id}"), sk.clone()),
-                    [("message", s(message.to_string())), (TTL_ATTRIBUTE, expires.clone())],
-                )
-            })
-            .collect();
-        self.store.batch_put(items).await?;
-        Ok(keys)
+    async fn store(&self, message: &StoredMessage) -> AppResult<()> {
+        self.store
+            .client
+            .update_item()
+            .table_name(&self.store.table)
+            .set_key(Some(body_key(&message.key)))
+            .update_expression("SET message = :m, #ttl = :t")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":m", s(message.message.to_string()))
+            .expression_attribute_values(":t", n(now_secs() + OFFLINE_RETENTION_SECS))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("UpdateItem message", e))?;
+        Ok(())
     }
 
-    async fn mark_revoked(&self, user_id: i64, queue_key: &str) -> AppResult<()> {
-        let item_key = key(format!("OFFLINE#{user_id}"), queue_key.to_owned());
-        let found = self
+    async fn load(&self, message_key: &str) -> AppResult<Option<StoredMessage>> {
+        let Some(item) = self.store.get(body_key(message_key)).await? else { return Ok(None) };
+        Ok(Some(StoredMessage { key: message_key.to_owned(), message: body_of(&item)? }))
+    }
+
+    async fn enqueue(&self, message_key: &str, recipients: &[i64]) -> AppResult<()> {
+        let expires = n(now_secs() + OFFLINE_RETENTION_SECS);
+        let items = recipients
+            .iter()
+            .map(|user| with(key(queue_pk(*user), message_key.to_owned()), [(TTL_ATTRIBUTE, expires.clone())]))
+            .collect();
+        self.store.batch_put(items).await
+    }
+
+    async fn mark_revoked(&self, message_key: &str) -> AppResult<()> {
+        let result = self
             .store
             .client
-            .get_item()
+            .update_item()
             .table_name(&self.store.table)
-            .set_key(Some(item_key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("GetItem offline", e))?;
-        let Some(mut item) = found.item else { return Ok(()) };
-        let mut message: Value =
-            serde_json::from_str(&get_s(&item, "message").unwrap_or_default()).map_err(AppError::internal)?;
-        message["isremove"] = Value::from(1);
-        item.insert("message".to_owned(), s(message.to_string()));
-        // Only while still queued: a copy delivered meanwhile stays delivered.
-        match self
-            .store
-            .client
-            .put_item()
-            .table_name(&self.store.table)
-            .set_item(Some(item))
+            .set_key(Some(body_key(message_key)))
+            .update_expression("SET revoked = :yes")
             .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .send()
-            .await
-        {
+            .await;
+        match result {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(dynamo_error("PutItem offline revoke", e)),
+            Err(e) => Err(dynamo_error("UpdateItem message revoke", e)),
         }
     }
 
-    async fn peek(&self, user_id: i64, limit: usize) -> AppResult<Vec<(String, Value)>> {
-        let items = self.store.query_partition(format!("OFFLINE#{user_id}"), true, limit).await?;
+    async fn peek(&self, user_id: i64, limit: usize) -> AppResult<Vec<QueuedMessage>> {
         let now = now_secs();
-        items
+        let refs: Vec<String> = self
+            .store
+            .query_partition(queue_pk(user_id), true, limit)
+            .await?
             .iter()
+            .filter_map(|i| get_s(i, "sk"))
+            .collect();
+        let mut wanted: Vec<&String> = refs.iter().collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut bodies = HashMap::new();
+        for item in self.store.batch_get(wanted.into_iter().map(|k| body_key(k)).collect()).await? {
             // TTL deletion lags; an expired message is as good as gone.
-            .filter(|i| get_n(i, TTL_ATTRIBUTE).is_none_or(|t| t > now))
-            .map(|i| {
-                let message = get_s(i, "message").unwrap_or_default();
-                Ok((get_s(i, "sk").unwrap_or_default(), serde_json::from_str(&message).map_err(AppError::internal)?))
-            })
-            .collect()
+            if get_n(&item, TTL_ATTRIBUTE).is_some_and(|t| t <= now) {
+                continue;
+            }
+            let Some(message_key) = get_s(&item, "pk").and_then(|pk| pk.strip_prefix("MSG#").map(str::to_owned)) else {
+                continue;
+            };
+            bodies.insert(message_key, body_of(&item)?);
+        }
+        Ok(refs.into_iter().map(|k| (k.clone(), bodies.get(&k).cloned())).collect())
     }
 
     async fn remove(&self, user_id: i64, keys: &[String]) -> AppResult<()> {
-        self.store.batch_delete(keys.iter().map(|k| key(format!("OFFLINE#{user_id}"), k.clone())).collect()).await
+        self.store.batch_delete(keys.iter().map(|k| key(queue_pk(user_id), k.clone())).collect()).await
     }
 
     async fn clear(&self, user_id: i64) -> AppResult<()> {
-        let keys = self.store.partition_keys(format!("OFFLINE#{user_id}")).await?;
+        let keys = self.store.partition_keys(queue_pk(user_id)).await?;
         self.store.delete_keys(keys).await
     }
 }
 
 /// [`MessageLog`] in the social table: `SENT#<sender>#<chatType>#<to_id>` / `<message id>`, holding
-/// the entry's fixed part as JSON plus `revoked` and `queued` (offline copies as `user#key`) as
-/// attributes of their own, so a revoke and the recording of copies never overwrite each other.
+/// the entry's fixed part as JSON plus `revoked` as an attribute of its own.
 pub struct DynamoMessageLog {
     store: DynamoSocialStore,
 }
@@ -639,15 +710,6 @@ fn sent_key(sender: i64, chat_type: &str, to_id: i64, id: &str) -> Item {
 fn sent_of(item: &Item) -> AppResult<SentMessage> {
     let mut entry: SentMessage = row_of(item)?;
     entry.revoked = matches!(item.get("revoked"), Some(AttributeValue::Bool(true)));
-    entry.queued = match item.get("queued") {
-        Some(AttributeValue::L(copies)) => copies
-            .iter()
-            .filter_map(|c| c.as_s().ok())
-            .filter_map(|c| c.split_once('#'))
-            .filter_map(|(user, key)| Some((user.parse().ok()?, key.to_owned())))
-            .collect(),
-        _ => Vec::new(),
-    };
     Ok(entry)
 }
 
@@ -660,7 +722,6 @@ impl MessageLog for DynamoMessageLog {
                 ("row", json(message)?),
                 ("uid", n(message.sender)),
                 ("revoked", AttributeValue::Bool(message.revoked)),
-                ("queued", AttributeValue::L(Vec::new())),
                 (TTL_ATTRIBUTE, n(message.create_time / 1000 + SENT_LOG_RETENTION_SECS)),
             ],
         );
@@ -672,22 +733,6 @@ impl MessageLog for DynamoMessageLog {
             .send()
             .await
             .map_err(|e| dynamo_error("PutItem sent", e))?;
-        Ok(())
-    }
-
-    async fn add_queued(&self, message: &SentMessage, queued: &[(i64, String)]) -> AppResult<()> {
-        let copies = queued.iter().map(|(user, key)| s(format!("{user}#{key}"))).collect();
-        self.store
-            .client
-            .update_item()
-            .table_name(&self.store.table)
-            .set_key(Some(sent_key(message.sender, &message.chat_type, message.to_id, &message.id)))
-            .update_expression("SET queued = list_append(queued, :copies)")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":copies", AttributeValue::L(copies))
-            .send()
-            .await
-            .map_err(|e| dynamo_error("UpdateItem sent copies", e))?;
         Ok(())
     }
 

@@ -11,8 +11,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 use serde_json::Value;
 
 use super::{
-    queue_key, token_key, AdminEdit, Created, Decided, DeviceBinding, Edited, FriendRemarks, LoginUpdate, OfflineQueue,
-    ProfileChange, SessionCache, SocialStore, Upgraded, UserPage, UserStore, SEARCH_BUDGET,
+    token_key, AdminEdit, Created, Decided, DeviceBinding, Edited, FriendRemarks, LoginUpdate, OfflineQueue,
+    ProfileChange, QueuedMessage, SessionCache, SocialStore, StoredMessage, Upgraded, UserPage, UserStore,
+    SEARCH_BUDGET,
 };
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult};
@@ -30,7 +31,10 @@ const APPLICATIONS: TableDefinition<(u64, u64), &str> = TableDefinition::new("ap
 /// (applicant, addressee) → id of the pending or agreed application between them.
 const APPLICATION_PAIRS: TableDefinition<(u64, u64), u64> = TableDefinition::new("application_pairs");
 /// (user, time-ordered key) → queued message.
-const OFFLINE: TableDefinition<(u64, &str), &str> = TableDefinition::new("offline");
+/// (user id, stored message key) → "": the user's offline queue, referencing [`MESSAGES`].
+const OFFLINE: TableDefinition<(u64, &str), &str> = TableDefinition::new("offline_refs");
+/// Stored message key → (revoked, message JSON): each queued message once (spec 6.7).
+const MESSAGES: TableDefinition<&str, (bool, &str)> = TableDefinition::new("offline_messages");
 /// Cache entries: key → (value, expiry in Unix ms).
 const CACHE: TableDefinition<&str, (&str, u64)> = TableDefinition::new("cache");
 
@@ -60,6 +64,9 @@ impl EmbeddedDb {
             txn.open_table(APPLICATIONS).map_err(db_error)?;
             txn.open_table(APPLICATION_PAIRS).map_err(db_error)?;
             txn.open_table(OFFLINE).map_err(db_error)?;
+            txn.open_table(MESSAGES).map_err(db_error)?;
+            txn.open_table(super::embedded_fanout::JOBS).map_err(db_error)?;
+            txn.open_table(super::embedded_fanout::DEAD).map_err(db_error)?;
             txn.open_table(super::embedded_messaging::SENT).map_err(db_error)?;
             txn.open_table(super::embedded_group::GROUPS).map_err(db_error)?;
             txn.open_table(super::embedded_group::GROUP_MEMBERS).map_err(db_error)?;
@@ -806,49 +813,72 @@ impl EmbeddedOfflineQueue {
 
 #[async_trait]
 impl OfflineQueue for EmbeddedOfflineQueue {
-    async fn push_many(&self, messages: &[(i64, Value)]) -> AppResult<Vec<String>> {
-        let entries: Vec<(u64, String, String)> =
-            messages.iter().map(|(user, message)| (*user as u64, queue_key(), message.to_string())).collect();
-        let keys = entries.iter().map(|(_, key, _)| key.clone()).collect();
+    async fn store(&self, message: &StoredMessage) -> AppResult<()> {
+        let (key, json) = (message.key.clone(), message.message.to_string());
         self.db
             .write(move |txn| {
-                let mut queue = txn.open_table(OFFLINE).map_err(db_error)?;
-                for (user, key, json) in &entries {
-                    queue.insert((*user, key.as_str()), json.as_str()).map_err(db_error)?;
-                }
+                let mut bodies = txn.open_table(MESSAGES).map_err(db_error)?;
+                // A revoke mark survives a repeated store.
+                let revoked = bodies.get(key.as_str()).map_err(db_error)?.is_some_and(|b| b.value().0);
+                bodies.insert(key.as_str(), (revoked, json.as_str())).map_err(db_error)?;
                 Ok(())
             })
-            .await?;
-        Ok(keys)
+            .await
     }
 
-    async fn mark_revoked(&self, user_id: i64, key: &str) -> AppResult<()> {
+    async fn load(&self, key: &str) -> AppResult<Option<StoredMessage>> {
         let key = key.to_owned();
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read().map_err(db_error)?;
+                let bodies = txn.open_table(MESSAGES).map_err(db_error)?;
+                let found = bodies.get(key.as_str()).map_err(db_error)?;
+                let message = found.map(|b| stored_message(b.value())).transpose()?;
+                Ok(message.map(|message| StoredMessage { key, message }))
+            })
+            .await
+    }
+
+    async fn enqueue(&self, key: &str, recipients: &[i64]) -> AppResult<()> {
+        let (key, recipients) = (key.to_owned(), recipients.to_vec());
         self.db
             .write(move |txn| {
                 let mut queue = txn.open_table(OFFLINE).map_err(db_error)?;
-                let id = (user_id as u64, key.as_str());
-                let stored = queue.get(id).map_err(db_error)?.map(|json| json.value().to_owned());
-                if let Some(json) = stored {
-                    let mut message: Value = from_json(&json)?;
-                    message["isremove"] = Value::from(1);
-                    queue.insert(id, message.to_string().as_str()).map_err(db_error)?;
+                for user in &recipients {
+                    queue.insert((*user as u64, key.as_str()), "").map_err(db_error)?;
                 }
                 Ok(())
             })
             .await
     }
 
-    async fn peek(&self, user_id: i64, limit: usize) -> AppResult<Vec<(String, Value)>> {
+    async fn mark_revoked(&self, key: &str) -> AppResult<()> {
+        let key = key.to_owned();
+        self.db
+            .write(move |txn| {
+                let mut bodies = txn.open_table(MESSAGES).map_err(db_error)?;
+                let json = bodies.get(key.as_str()).map_err(db_error)?.map(|b| b.value().1.to_owned());
+                if let Some(json) = json {
+                    bodies.insert(key.as_str(), (true, json.as_str())).map_err(db_error)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn peek(&self, user_id: i64, limit: usize) -> AppResult<Vec<QueuedMessage>> {
         self.db
             .run(move |db| {
                 let txn = db.begin_read().map_err(db_error)?;
                 let queue = txn.open_table(OFFLINE).map_err(db_error)?;
+                let bodies = txn.open_table(MESSAGES).map_err(db_error)?;
                 let user = user_id as u64;
                 let mut out = Vec::new();
                 for entry in queue.range((user, "")..(user + 1, "")).map_err(db_error)?.take(limit) {
-                    let (key, json) = entry.map_err(db_error)?;
-                    out.push((key.value().1.to_owned(), from_json(json.value())?));
+                    let (queued, _) = entry.map_err(db_error)?;
+                    let key = queued.value().1.to_owned();
+                    let body = bodies.get(key.as_str()).map_err(db_error)?;
+                    out.push((key, body.map(|b| stored_message(b.value())).transpose()?));
                 }
                 Ok(out)
             })
@@ -878,4 +908,13 @@ impl OfflineQueue for EmbeddedOfflineQueue {
             })
             .await
     }
+}
+
+/// A stored message's JSON with its revoke mark applied (`isremove: 1`).
+fn stored_message((revoked, json): (bool, &str)) -> AppResult<Value> {
+    let mut message: Value = from_json(json)?;
+    if revoked {
+        message["isremove"] = Value::from(1);
+    }
+    Ok(message)
 }

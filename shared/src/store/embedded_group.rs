@@ -214,7 +214,7 @@ impl GroupStore for EmbeddedGroupStore {
             .await
     }
 
-    async fn join(&self, group_id: i64, user_id: i64, status: i64, now: i64) -> AppResult<Joined> {
+    async fn join(&self, group_id: i64, user_id: i64, status: i64, now: i64, cap: u64) -> AppResult<Joined> {
         let Some((group, user)) = ids(group_id, user_id) else { return Ok(Joined::NoGroup) };
         self.db
             .write(move |txn| {
@@ -223,6 +223,13 @@ impl GroupStore for EmbeddedGroupStore {
                 }
                 if member_in(txn, group, user)?.is_some() {
                     return Ok(Joined::AlreadyMember);
+                }
+                // Counted inside the write transaction, which serialises every join.
+                let rows = txn.open_table(GROUP_MEMBERS).map_err(db_error)?;
+                let count = rows.range((group, 0)..=(group, u64::MAX)).map_err(db_error)?.count() as u64;
+                drop(rows);
+                if count >= cap {
+                    return Ok(Joined::Full);
                 }
                 let member = new_member(next_id(txn, "group_user")? as i64, group_id, user_id, status, now);
                 save_member(txn, &member)?;

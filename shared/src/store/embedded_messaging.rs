@@ -8,9 +8,9 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::embedded::{db_error, from_json, EmbeddedDb, EmbeddedSessionCache};
 use super::{Connection, ConnectionRegistry, MessageLog, SentMessage, SessionCache, SENT_LOG_RETENTION_SECS};
-use crate::auth::token_digest;
 use crate::clock::{now_ms, now_secs};
 use crate::error::{AppError, AppResult};
+use crate::jwt::token_digest;
 
 /// Sent-message log: (`<sender>#<chatType>#<to_id>`, message id) → entry JSON.
 pub(super) const SENT: TableDefinition<(&str, &str), &str> = TableDefinition::new("sent_messages");
@@ -141,16 +141,6 @@ impl MessageLog for EmbeddedMessageLog {
                 Ok(())
             })
             .await
-    }
-
-    async fn add_queued(&self, message: &SentMessage, queued: &[(i64, String)]) -> AppResult<()> {
-        let queued = queued.to_vec();
-        self.update(message, move |entry| {
-            entry.queued.extend(queued);
-            true
-        })
-        .await
-        .map(drop)
     }
 
     async fn find(&self, sender: i64, chat_type: &str, to_id: i64, id: &str) -> AppResult<Option<SentMessage>> {

@@ -15,10 +15,12 @@ pub mod dynamo_group;
 pub mod dynamo_manager;
 pub mod dynamo_social;
 pub mod embedded;
+pub mod embedded_fanout;
 pub mod embedded_group;
 pub mod embedded_manager;
 pub mod embedded_messaging;
 pub mod redis;
+pub mod sqs;
 
 /// Binding of a device id to the visitor account created for it (spec 2.10).
 #[derive(Debug, Clone)]
@@ -218,23 +220,63 @@ pub trait SocialStore: Send + Sync {
     async fn purge_user(&self, user_id: i64) -> AppResult<()>;
 }
 
-/// Durable per-user queue of messages not yet delivered (spec 6.7), oldest first.
+/// A message stored once for every offline queue that references it (spec 6.7): `key` names it
+/// and orders the references (enqueue time), `message` is its JSON as pushed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredMessage {
+    pub key: String,
+    pub message: Value,
+}
+
+impl StoredMessage {
+    /// A new stored message with a fresh [`queue_key`].
+    pub fn new(message: Value) -> StoredMessage {
+        StoredMessage { key: queue_key(), message }
+    }
+}
+
+/// One entry of a user's offline queue: the reference's key and the message it names, with its
+/// revoke applied (`isremove: 1`); `None` when the message itself has expired.
+pub type QueuedMessage = (String, Option<Value>);
+
+/// Durable per-user queues of messages not yet delivered (spec 6.7), oldest first. A message is
+/// stored once; each queue holds a small reference to it, so nothing grows per recipient inside
+/// one item and a revoke marks one item that every reference sees.
 #[async_trait]
 pub trait OfflineQueue: Send + Sync {
-    /// Appends each `(user, message)` to that user's queue in one batched write; returns the keys
-    /// of the copies in the order given.
-    async fn push_many(&self, items: &[(i64, Value)]) -> AppResult<Vec<String>>;
-    async fn push(&self, user_id: i64, message: &Value) -> AppResult<String> {
-        let mut keys = self.push_many(&[(user_id, message.clone())]).await?;
-        keys.pop().ok_or_else(|| crate::AppError::internal("offline push returned no key"))
-    }
-    /// Marks a still-queued copy revoked (`isremove: 1`, spec 6.8); nothing if it was delivered.
-    async fn mark_revoked(&self, user_id: i64, key: &str) -> AppResult<()>;
-    /// Up to `limit` queued messages with the keys that remove them.
-    async fn peek(&self, user_id: i64, limit: usize) -> AppResult<Vec<(String, Value)>>;
+    /// Stores the message; storing the same key again rewrites it but keeps a revoke mark.
+    async fn store(&self, message: &StoredMessage) -> AppResult<()>;
+    /// The stored message `key` with its revoke applied.
+    async fn load(&self, key: &str) -> AppResult<Option<StoredMessage>>;
+    /// Adds a reference to the stored message `key` to each recipient's queue (batched; adding one
+    /// twice leaves one reference).
+    async fn enqueue(&self, key: &str, recipients: &[i64]) -> AppResult<()>;
+    /// Marks the stored message revoked (spec 6.8); nothing if it is not stored.
+    async fn mark_revoked(&self, key: &str) -> AppResult<()>;
+    /// The oldest `limit` entries of the user's queue.
+    async fn peek(&self, user_id: i64, limit: usize) -> AppResult<Vec<QueuedMessage>>;
     async fn remove(&self, user_id: i64, keys: &[String]) -> AppResult<()>;
     /// Deletes the user's whole queue.
     async fn clear(&self, user_id: i64) -> AppResult<()>;
+}
+
+/// Recipients of one stored message still to be delivered to (pushed live or queued offline).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FanoutJob {
+    /// The [`StoredMessage`] key.
+    pub message: String,
+    pub recipients: Vec<i64>,
+    /// How many times this delivery was handed back for a retry.
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+/// The durable queue of fan-out work (SQS in AWS, the embedded store in chat-local): what a
+/// request could not deliver itself continues from here, at-least-once.
+#[async_trait]
+pub trait FanoutQueue: Send + Sync {
+    /// Queues every job durably, visible after `delay_secs` (at most 900); `Ok` only when all are.
+    async fn enqueue(&self, jobs: &[FanoutJob], delay_secs: u32) -> AppResult<()>;
 }
 
 /// A registered WebSocket connection (spec 6.3.2).
@@ -242,7 +284,7 @@ pub trait OfflineQueue: Send + Sync {
 pub struct Connection {
     pub id: String,
     pub user_id: i64,
-    /// [`crate::auth::token_digest`] of the token it connected with: the connection is current
+    /// [`crate::jwt::token_digest`] of the token it connected with: the connection is current
     /// while that token is the user's current token (spec 6.2).
     pub token_digest: String,
     pub role: Role,
@@ -282,8 +324,9 @@ pub struct SentMessage {
     pub to_avatar: String,
     pub create_time: i64,
     pub revoked: bool,
-    /// Copies that went to offline queues: (recipient, queue key).
-    pub queued: Vec<(i64, String)>,
+    /// The [`StoredMessage`] key of the message (empty for entries older than stored messages).
+    #[serde(default)]
+    pub stored: String,
 }
 
 /// The durable log of messages sent with `sendmessage` (DynamoDB in AWS), keyed by sender,
@@ -291,8 +334,6 @@ pub struct SentMessage {
 #[async_trait]
 pub trait MessageLog: Send + Sync {
     async fn record(&self, message: &SentMessage) -> AppResult<()>;
-    /// Adds offline copies to an entry.
-    async fn add_queued(&self, message: &SentMessage, queued: &[(i64, String)]) -> AppResult<()>;
     async fn find(&self, sender: i64, chat_type: &str, to_id: i64, id: &str) -> AppResult<Option<SentMessage>>;
     /// Claims the one message a stranger may send `to_id` before they are friends (spec 6.6,
     /// `sendCount` 1): `true` for exactly one caller however many ask at once, and only while
@@ -307,7 +348,7 @@ pub trait MessageLog: Send + Sync {
 /// A queue key that sorts by enqueue time: zero-padded milliseconds, a sequence number that keeps
 /// this process's keys in order within one millisecond, and a random part that keeps keys from
 /// different processes apart.
-pub(crate) fn queue_key() -> String {
+pub fn queue_key() -> String {
     static LAST: std::sync::Mutex<(i64, u32)> = std::sync::Mutex::new((0, 0));
     let now = crate::clock::now_ms();
     let (ms, seq) = {
@@ -379,6 +420,8 @@ pub enum Joined {
     AlreadyMember,
     /// The group does not exist (any more).
     NoGroup,
+    /// The group already holds its cap of member rows (spec 5.0).
+    Full,
 }
 
 /// Groups and their member rows (DynamoDB in AWS). Every multi-row change is all or nothing.
@@ -407,8 +450,9 @@ pub trait GroupStore: Send + Sync {
     async fn update(&self, id: i64, change: GroupChange, now: i64) -> AppResult<bool>;
     /// Sets the nickname of an existing member row; `false` if there is none.
     async fn set_nickname(&self, group_id: i64, user_id: i64, nickname: &str, now: i64) -> AppResult<bool>;
-    /// Adds a member row with `status` unless the user has one or the group is gone.
-    async fn join(&self, group_id: i64, user_id: i64, status: i64, now: i64) -> AppResult<Joined>;
+    /// Adds a member row with `status` unless the user has one, the group is gone, or it already
+    /// holds `cap` member rows; atomic, so of two joins for the last place one succeeds.
+    async fn join(&self, group_id: i64, user_id: i64, status: i64, now: i64, cap: u64) -> AppResult<Joined>;
     /// Makes a pending row active; `false` if it is not pending (any more).
     async fn approve(&self, group_id: i64, user_id: i64, now: i64) -> AppResult<bool>;
     /// Deletes a pending row; `false` if it is not pending (any more).

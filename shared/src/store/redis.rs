@@ -8,9 +8,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use super::{token_key, Connection, ConnectionRegistry, SessionCache};
-use crate::auth::token_digest;
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult};
+use crate::jwt::token_digest;
 
 /// Fixed window: the expiry is set by the increment that creates the key, never again.
 const FIXED_WINDOW_HIT: &str = r"

@@ -1,0 +1,101 @@
+//! Durable delivery (spec 6.2, N3): `DELIVER(recipient, message, store_offline = true)` for any
+//! number of recipients, read top-down:
+//!
+//! 1. **persist once** — the message is stored once ([`OfflineQueue::store`]) before anyone is told;
+//! 2. **fan out** — a small audience is served inside the request; a big one, a failure or the
+//!    end of the request's time budget hands the recipients to the [`FanoutQueue`] in jobs of
+//!    [`JOB_RECIPIENTS`] (SQS in AWS, consumed by the `message-fanout` function; the embedded
+//!    queue in chat-local);
+//! 3. **push or queue** — every current connection of a recipient gets the frame; a recipient no
+//!    connection accepted it from gets a reference to the stored message in its offline queue.
+//!
+//! [`Delivery::deliver`] returns `Ok` only when every recipient has the message pushed, queued
+//! offline, or in the fan-out queue, so an acknowledged message survives the request's function
+//! being killed right after answering. Delivery is at-least-once: a retried job may push a frame
+//! twice (clients key messages by `id`), offline references are idempotent.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::AppResult;
+use crate::message::single_chat_frame;
+use crate::push::{post_to_all, ConnectionGateway, Posted};
+use crate::store::{ConnectionRegistry, FanoutJob, FanoutQueue, OfflineQueue, StoredMessage};
+
+/// Audiences up to this size are pushed inside the request (one Redis round trip and at most
+/// this many posts); bigger ones go to the fan-out queue at once.
+pub const INLINE_AUDIENCE: usize = 64;
+/// What the request may spend pushing before it hands the rest to the fan-out queue.
+pub const INLINE_BUDGET: Duration = Duration::from_secs(3);
+/// Recipients per fan-out job: one Redis round trip, ≤ 10 offline batch writes, and posts that
+/// finish well inside the fan-out function's timeout.
+pub const JOB_RECIPIENTS: usize = 250;
+
+/// The delivery pipeline with its ports.
+pub struct Delivery {
+    connections: Arc<dyn ConnectionRegistry>,
+    gateway: Arc<dyn ConnectionGateway>,
+    offline: Arc<dyn OfflineQueue>,
+    fanout: Arc<dyn FanoutQueue>,
+}
+
+impl Delivery {
+    pub fn new(
+        connections: Arc<dyn ConnectionRegistry>,
+        gateway: Arc<dyn ConnectionGateway>,
+        offline: Arc<dyn OfflineQueue>,
+        fanout: Arc<dyn FanoutQueue>,
+    ) -> Self {
+        Delivery { connections, gateway, offline, fanout }
+    }
+
+    /// Delivers `message` to every recipient (duplicates ignored), durably: `Ok` once each has it
+    /// pushed, queued offline, or in the fan-out queue; an error only when the message could not
+    /// be stored or handed over at all.
+    pub async fn deliver(&self, recipients: &[i64], message: &StoredMessage) -> AppResult<()> {
+        let mut seen = HashSet::new();
+        let recipients: Vec<i64> = recipients.iter().copied().filter(|id| seen.insert(*id)).collect();
+        if recipients.is_empty() {
+            return Ok(());
+        }
+        self.offline.store(message).await?;
+        if recipients.len() <= INLINE_AUDIENCE {
+            match tokio::time::timeout(INLINE_BUDGET, self.push_or_queue(message, &recipients)).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => tracing::warn!(error = %e, "inline delivery failed; the fan-out queue takes over"),
+                Err(_) => tracing::warn!("inline delivery ran out of time; the fan-out queue takes over"),
+            }
+        }
+        let jobs: Vec<FanoutJob> = recipients
+            .chunks(JOB_RECIPIENTS)
+            .map(|chunk| FanoutJob { message: message.key.clone(), recipients: chunk.to_vec(), attempt: 0 })
+            .collect();
+        self.fanout.enqueue(&jobs, 0).await
+    }
+
+    /// Runs one job of the fan-out queue; an error asks the queue to run it again later.
+    pub async fn fan_out(&self, job: &FanoutJob) -> AppResult<()> {
+        let Some(message) = self.offline.load(&job.message).await? else {
+            // Stored before the job was queued, so only its 30-day expiry removes it.
+            tracing::error!(message = %job.message, "a fan-out job names no stored message; dropped");
+            return Ok(());
+        };
+        self.push_or_queue(&message, &job.recipients).await
+    }
+
+    /// Posts the frame to every current connection of the recipients; those no connection
+    /// accepted it from get it in their offline queue.
+    async fn push_or_queue(&self, message: &StoredMessage, recipients: &[i64]) -> AppResult<()> {
+        let connections = self.connections.current_connections(recipients).await?;
+        let frame = single_chat_frame(&message.message);
+        let posted = post_to_all(self.connections.as_ref(), self.gateway.as_ref(), &connections, &frame).await;
+        let reached: HashSet<i64> =
+            connections.iter().zip(&posted).filter(|(_, p)| **p == Posted::Accepted).map(|(c, _)| c.user_id).collect();
+        let missed: Vec<i64> = recipients.iter().copied().filter(|id| !reached.contains(id)).collect();
+        if missed.is_empty() {
+            return Ok(());
+        }
+        self.offline.enqueue(&message.key, &missed).await
+    }
+}

@@ -1,0 +1,177 @@
+//! Embedded adapter of [`FanoutQueue`] for `chat-local`: jobs in the redb file, so work queued
+//! before a crash is done after the restart. It behaves as the SQS queue does for the Lambda
+//! functions: a taken job is hidden for a lease (the visibility timeout) and reappears if its
+//! worker dies; a failed job is retried with backoff and, after [`MAX_ATTEMPTS`], kept aside in
+//! a dead-letter table and logged.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::future::join_all;
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use tokio::sync::Notify;
+
+use super::embedded::{db_error, from_json, next_id, EmbeddedDb};
+use super::{FanoutJob, FanoutQueue};
+use crate::clock::now_ms;
+use crate::error::{AppError, AppResult};
+
+/// Job id → (visible from, ms; job JSON).
+pub(super) const JOBS: TableDefinition<u64, (u64, &str)> = TableDefinition::new("fanout_jobs");
+/// Job id → job JSON: jobs that failed [`MAX_ATTEMPTS`] times (the dead-letter queue).
+pub(super) const DEAD: TableDefinition<u64, &str> = TableDefinition::new("fanout_dead");
+
+/// Runs of one job before it is dead-lettered (the SQS queue's `maxReceiveCount`).
+pub const MAX_ATTEMPTS: u32 = 5;
+/// How long a taken job stays hidden from other takers.
+const LEASE: Duration = Duration::from_secs(30);
+/// Jobs a worker runs at once.
+const BATCH: usize = 8;
+/// How often an idle worker looks for jobs that became visible (retries, expired leases).
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+#[derive(Clone)]
+pub struct EmbeddedFanoutQueue {
+    db: EmbeddedDb,
+    wake: Arc<Notify>,
+}
+
+fn to_json(job: &FanoutJob) -> AppResult<String> {
+    serde_json::to_string(job).map_err(AppError::internal)
+}
+
+impl EmbeddedFanoutQueue {
+    pub fn new(db: EmbeddedDb) -> Self {
+        EmbeddedFanoutQueue { db, wake: Arc::new(Notify::new()) }
+    }
+
+    /// Takes up to `max` visible jobs, hiding each for [`LEASE`].
+    pub async fn take(&self, max: usize) -> AppResult<Vec<(u64, FanoutJob)>> {
+        self.db
+            .write(move |txn| {
+                let now = now_ms() as u64;
+                let mut jobs = txn.open_table(JOBS).map_err(db_error)?;
+                let mut taken = Vec::new();
+                for entry in jobs.iter().map_err(db_error)? {
+                    let (id, value) = entry.map_err(db_error)?;
+                    let (visible_from, json) = value.value();
+                    if visible_from <= now {
+                        taken.push((id.value(), json.to_owned()));
+                        if taken.len() == max {
+                            break;
+                        }
+                    }
+                }
+                let lease_end = now + LEASE.as_millis() as u64;
+                let mut out = Vec::with_capacity(taken.len());
+                for (id, json) in taken {
+                    jobs.insert(id, (lease_end, json.as_str())).map_err(db_error)?;
+                    out.push((id, from_json(&json)?));
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// The job is done.
+    pub async fn ack(&self, id: u64) -> AppResult<()> {
+        self.db.write(move |txn| txn.open_table(JOBS).map_err(db_error)?.remove(id).map_err(db_error).map(drop)).await
+    }
+
+    /// The job failed: run it again after a backoff, or dead-letter it after [`MAX_ATTEMPTS`].
+    pub async fn fail(&self, id: u64, mut job: FanoutJob) -> AppResult<()> {
+        job.attempt += 1;
+        let json = to_json(&job)?;
+        let dead = job.attempt >= MAX_ATTEMPTS;
+        let backoff = 200u64 << job.attempt.min(8);
+        self.db
+            .write(move |txn| {
+                let mut jobs = txn.open_table(JOBS).map_err(db_error)?;
+                jobs.remove(id).map_err(db_error)?;
+                if dead {
+                    txn.open_table(DEAD).map_err(db_error)?.insert(id, json.as_str()).map_err(db_error)?;
+                } else {
+                    jobs.insert(id, (now_ms() as u64 + backoff, json.as_str())).map_err(db_error)?;
+                }
+                Ok(())
+            })
+            .await?;
+        if dead {
+            tracing::error!(job = id, message = %job.message, recipients = job.recipients.len(), "fan-out job dead-lettered");
+        }
+        Ok(())
+    }
+
+    /// Jobs waiting or running, and jobs dead-lettered.
+    pub async fn depth(&self) -> AppResult<(u64, u64)> {
+        self.db
+            .run(|db| {
+                let txn = db.begin_read().map_err(db_error)?;
+                let jobs = txn.open_table(JOBS).map_err(db_error)?.len().map_err(db_error)?;
+                let dead = txn.open_table(DEAD).map_err(db_error)?.len().map_err(db_error)?;
+                Ok((jobs, dead))
+            })
+            .await
+    }
+
+    /// Runs jobs with `handler` for as long as the process lives: the consumer that Lambda's SQS
+    /// event source mapping is in AWS.
+    pub async fn work<F, Fut>(self, handler: F)
+    where
+        F: Fn(FanoutJob) -> Fut,
+        Fut: Future<Output = AppResult<()>>,
+    {
+        loop {
+            let jobs = match self.take(BATCH).await {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not take fan-out jobs");
+                    Vec::new()
+                }
+            };
+            if jobs.is_empty() {
+                let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
+                continue;
+            }
+            let runs = jobs.into_iter().map(|(id, job)| {
+                let run = handler(job.clone());
+                async move { (id, job, run.await) }
+            });
+            for (id, job, outcome) in join_all(runs).await {
+                let settled = match outcome {
+                    Ok(()) => self.ack(id).await,
+                    Err(e) => {
+                        tracing::warn!(job = id, attempt = job.attempt, error = %e, "fan-out job failed; retrying later");
+                        self.fail(id, job).await
+                    }
+                };
+                if let Err(e) = settled {
+                    // The lease runs out and the job comes back.
+                    tracing::error!(job = id, error = %e, "could not settle a fan-out job");
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl FanoutQueue for EmbeddedFanoutQueue {
+    async fn enqueue(&self, jobs: &[FanoutJob], delay_secs: u32) -> AppResult<()> {
+        let visible_from = now_ms() as u64 + u64::from(delay_secs) * 1000;
+        let jsons = jobs.iter().map(to_json).collect::<AppResult<Vec<_>>>()?;
+        self.db
+            .write(move |txn| {
+                let mut table = txn.open_table(JOBS).map_err(db_error)?;
+                for json in &jsons {
+                    let id = next_id(txn, "fanout_job")?;
+                    table.insert(id, (visible_from, json.as_str())).map_err(db_error)?;
+                }
+                Ok(())
+            })
+            .await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+}
