@@ -1,6 +1,6 @@
 # The two commands of the README: `make run` and `make test`; the rest are for developers and deployers.
-.PHONY: run test test-deps store-deps deploy-deps lint-template lint build invoke bench-coldstart bench-hash-memory \
-	release-tradeoff load release-size deploy-build admin-bootstrap
+.PHONY: run test test-deps store-deps deploy-deps lint-template lint-openapi lint build invoke bench-coldstart \
+	bench-hash-memory bench-fanout release-tradeoff load release-size deploy-build admin-bootstrap fuzz
 
 # Runs the whole backend locally on http://127.0.0.1:3000 with the embedded store; the admin
 # console is at /admin (first start: manager admin / admin123456 unless CHAT_ADMIN_* are set).
@@ -13,10 +13,17 @@ run:
 CLIPPY_DRIVER := $(shell rustc --print sysroot 2>/dev/null)/bin/clippy-driver
 LINTED_CARGO := RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings cargo
 
-# Everything CI checks, installing redis-server, Chromium, a CJK font, moto, cfn-lint and
-# playwright-core first if missing (needs network access to the package registries and root or sudo).
-test: test-deps lint-template build
+# Everything CI checks, installing redis-server, Chromium, a CJK font, moto, cfn-lint,
+# Schemathesis, openapi-spec-validator and playwright-core first if missing (needs network access
+# to the package registries and root or sudo). Last, a bounded property-based fuzz of every
+# operation of openapi.yaml against chat-local (a fixed seed, so a failure replays).
+test: test-deps lint-template lint-openapi build
 	$(LINTED_CARGO) test --workspace --all-targets
+	FUZZ_SEED=1 bash infra/fuzz.sh 20
+
+# A longer fuzz with fresh random inputs (for local use): make fuzz [EXAMPLES=300]
+fuzz: test-deps build
+	bash infra/fuzz.sh $(or $(EXAMPLES),300)
 
 test-deps:
 	bash infra/test-deps.sh
@@ -27,6 +34,10 @@ store-deps:
 
 lint-template:
 	CFN_LINT=.venv/bin/cfn-lint bash infra/lint-template.sh
+
+# openapi.yaml is a valid OpenAPI 3.1 document.
+lint-openapi:
+	.venv/bin/openapi-spec-validator openapi.yaml
 
 # A quick lint on its own (`make test` lints while it builds).
 lint:
@@ -58,6 +69,12 @@ bench-hash-memory:
 # The release profile's trade-off (LTO, codegen units): build time, size and cold start of each.
 release-tradeoff: store-deps
 	bash infra/release-tradeoff.sh
+
+# A group message to 499 members (half online) through chat-local on DynamoDB (moto) and Redis:
+# the sender's answer, the time until every online member has it, and the calls it made.
+bench-fanout: store-deps
+	cargo build --release --bin fanout-bench
+	target/release/fanout-bench
 
 # Messages/s and p50/p99 delivery latency through chat-local (a script, not a test).
 load:

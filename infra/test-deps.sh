@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: redis-server, Chromium and a CJK
-# font (apt), a Python venv (.venv) with the moto server and cfn-lint, and playwright-core (npm,
+# font (apt), a Python venv (.venv) with the moto server, cfn-lint, Schemathesis and
+# openapi-spec-validator, and playwright-core (npm,
 # no browser download) for the admin console's browser test. `--stores-only`: just redis-server
 # and the venv (make invoke, make bench-coldstart). Idempotent: skips what is present.
 # Needs network access to the package registries, and root or sudo for apt.
@@ -30,17 +31,19 @@ if ! $stores_only && [ ! -d tests/browser/node_modules/playwright-core ]; then
 fi
 
 venv_ready() {
-  [ -x .venv/bin/cfn-lint ] && .venv/bin/python -c 'import moto.server' >/dev/null 2>&1
+  [ -x .venv/bin/cfn-lint ] && .venv/bin/python -c 'import moto.server' >/dev/null 2>&1 \
+    && { $stores_only || { [ -x .venv/bin/schemathesis ] && [ -x .venv/bin/openapi-spec-validator ]; }; }
 }
 if ! venv_ready; then
-  echo "creating .venv with moto[server] and cfn-lint"
-  python3 -m venv .venv
+  echo "creating .venv with moto[server], cfn-lint, schemathesis and openapi-spec-validator"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
   # One retry: a registry hiccup should not fail a whole CI run.
   for attempt in 1 2; do
-    if .venv/bin/pip install -q --disable-pip-version-check 'moto[server]>=5,<6' 'cfn-lint>=1,<2' && venv_ready; then
+    if .venv/bin/pip install -q --disable-pip-version-check 'moto[server]>=5,<6' 'cfn-lint>=1,<2' \
+      'schemathesis>=4.3,<5' 'openapi-spec-validator>=0.7,<0.8' && venv_ready; then
       break
     fi
-    [ "$attempt" = 2 ] && { echo "could not install moto and cfn-lint into .venv" >&2; exit 1; }
+    [ "$attempt" = 2 ] && { echo "could not install the Python test tools into .venv" >&2; exit 1; }
     echo "pip install failed, retrying"
   done
 fi

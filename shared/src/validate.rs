@@ -238,7 +238,7 @@ mod tests {
     fn page_offsets_saturate() {
         assert_eq!(page_offset(1, 20), 0);
         assert_eq!(page_offset(3, 20), 40);
-        assert_eq!(page_offset(9_999_999_999_999_999, 2000), usize::MAX, "no overflow");
+        assert_eq!(page_offset(9_999_999_999_999_999, 2000), i64::MAX as usize, "saturates, no overflow");
         assert_eq!(page_offset(0, 20), 0);
     }
 

@@ -34,5 +34,6 @@ mod groups;
 mod hostile;
 mod identity;
 mod messaging;
+mod openapi;
 mod outage;
 mod profile;

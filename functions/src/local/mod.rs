@@ -19,10 +19,12 @@ use serde_json::{json, Map, Value};
 
 use crate::routes::{self, Route};
 
+mod docs;
 mod server;
 mod sqs;
 mod websocket;
 
+pub use docs::{openapi_json, OPENAPI_YAML};
 use server::serve;
 pub use server::Limits;
 pub use sqs::consume_fanout_queue;
@@ -55,7 +57,11 @@ fn routers(state: Arc<AppState>, limits: &Limits) -> Routers {
     let websocket = axum::Router::new()
         // Any other method on /ws is an unknown route, answered by `$default` like every other.
         .route("/ws", axum::routing::get(websocket::upgrade).fallback(websocket::not_a_route))
-        .with_state(local);
+        .with_state(local)
+        // chat-local only: the API's document and its reference page.
+        .route("/openapi.yaml", axum::routing::get(docs::yaml))
+        .route("/openapi.json", axum::routing::get(docs::json))
+        .route("/docs", axum::routing::get(docs::page));
     let public = axum::Router::new()
         .fallback(move |state: State<Arc<AppState>>, peer: ConnectInfo<SocketAddr>, req: axum::extract::Request| {
             gateway(state, peer, req, body_timeout)
