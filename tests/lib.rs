@@ -226,6 +226,18 @@ impl Backend {
         admin_endpoint: &str,
         config: Config,
     ) -> Backend {
+        let redis_url = redis.url();
+        Backend::aws_through(redis, &redis_url, endpoint, admin_endpoint, config).await
+    }
+
+    /// [`Backend::aws_without_consumer`] reaching Redis at `redis_url` (maybe a proxy).
+    pub async fn aws_through(
+        redis: RedisServer,
+        redis_url: &str,
+        endpoint: &str,
+        admin_endpoint: &str,
+        config: Config,
+    ) -> Backend {
         let (table, social_table, managers_table) = (unique_table(), unique_table(), unique_table());
         let admin = dynamo::client(Some(admin_endpoint)).await;
         DynamoUserStore::new(admin.clone(), &table).create_table_if_missing().await.expect("create users table");
@@ -238,7 +250,7 @@ impl Backend {
         let stores = AwsStoreConfig {
             users_table: table.clone(),
             social_table,
-            redis_url: redis.url(),
+            redis_url: redis_url.to_owned(),
             websocket_endpoint: websocket_endpoint.clone(),
             post_connect_function: None,
             managers_table: Some(managers_table),
@@ -849,6 +861,85 @@ fn answer_unprocessed(client: &mut TcpStream, body: &[u8]) -> std::io::Result<()
     );
     client.write_all(head.as_bytes())?;
     client.write_all(answer.as_bytes())
+}
+
+/// A TCP proxy that counts what passes through it towards the server: AWS API calls by their
+/// `X-Amz-Target` (DynamoDB, SQS) or Redis commands by name — the calls the adapters made.
+pub struct CountingProxy {
+    pub port: u16,
+    counts: Arc<Mutex<std::collections::BTreeMap<String, u64>>>,
+}
+
+impl CountingProxy {
+    pub fn start(upstream_port: u16) -> CountingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let counts: Arc<Mutex<std::collections::BTreeMap<String, u64>>> = Arc::default();
+        let tally = counts.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)) else { continue };
+                let (Ok(mut client_r), Ok(mut server_w)) = (client.try_clone(), server.try_clone()) else { continue };
+                let (mut server_r, mut client_w) = (server, client);
+                let tally = tally.clone();
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = client_r.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        let mut counts = tally.lock().expect("lock");
+                        for call in calls_in(&buf[..n]) {
+                            *counts.entry(call).or_default() += 1;
+                        }
+                        drop(counts);
+                        if server_w.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = server_w.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut server_r, &mut client_w);
+                    let _ = client_w.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        CountingProxy { port, counts }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Calls counted so far, by name.
+    pub fn counts(&self) -> std::collections::BTreeMap<String, u64> {
+        self.counts.lock().expect("lock").clone()
+    }
+}
+
+/// The calls that start in `chunk`: `X-Amz-Target` values of HTTP requests, or the names of
+/// Redis commands (RESP arrays `*<n>\r\n$<len>\r\n<NAME>`).
+fn calls_in(chunk: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(chunk);
+    let mut calls: Vec<String> = text
+        .split("\r\n")
+        .filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("x-amz-target").then(|| value.trim().to_owned())
+        })
+        .collect();
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    for (i, line) in lines.iter().enumerate() {
+        let is_array = line.strip_prefix('*').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        let next_is_bulk = lines.get(i + 1).is_some_and(|l| l.starts_with('$'));
+        if is_array && next_is_bulk {
+            if let Some(name) = lines.get(i + 2) {
+                calls.push(format!("redis {}", name.to_ascii_uppercase()));
+            }
+        }
+    }
+    calls
 }
 
 /// Port of an `http://127.0.0.1:PORT` endpoint.
