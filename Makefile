@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`; the rest are for developers and deployers.
-.PHONY: run test test-deps store-deps deploy-deps lint-template lint-openapi lint build invoke bench-coldstart \
+.PHONY: run test test-deps store-deps deploy-deps lint-template lint-openapi lint-modules lint build invoke bench-coldstart \
 	bench-hash-memory bench-fanout release-tradeoff load release-size deploy-build admin-bootstrap fuzz
 
 # Runs the whole backend locally on http://127.0.0.1:3000 with the embedded store; the admin
@@ -17,7 +17,7 @@ LINTED_CARGO := RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) CLIPPY_ARGS=-D__CLIPPY_
 # Schemathesis, openapi-spec-validator and playwright-core first if missing (needs network access
 # to the package registries and root or sudo). Last, a bounded property-based fuzz of every
 # operation of openapi.yaml against chat-local (a fixed seed, so a failure replays).
-test: test-deps lint-template lint-openapi build
+test: test-deps lint-template lint-openapi lint-modules build
 	$(LINTED_CARGO) test --workspace --all-targets
 	FUZZ_SEED=1 bash infra/fuzz.sh 20
 
@@ -34,6 +34,10 @@ store-deps:
 
 lint-template:
 	CFN_LINT=.venv/bin/cfn-lint bash infra/lint-template.sh
+
+# No two modules of a crate import each other, directly or through others.
+lint-modules:
+	python3 infra/module-cycles.py shared/src functions/src
 
 # openapi.yaml is a valid OpenAPI 3.1 document.
 lint-openapi:
@@ -73,7 +77,7 @@ release-tradeoff: store-deps
 # A group message to 499 members (half online) through chat-local on DynamoDB (moto) and Redis:
 # the sender's answer, the time until every online member has it, and the calls it made.
 bench-fanout: store-deps
-	cargo build --release --bin fanout-bench
+	cargo build --release -p chat-tests --bin fanout-bench
 	target/release/fanout-bench
 
 # Messages/s and p50/p99 delivery latency through chat-local (a script, not a test).

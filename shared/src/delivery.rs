@@ -54,12 +54,20 @@ impl Delivery {
     /// pushed, queued offline, or in the fan-out queue; an error only when the message could not
     /// be stored or handed over at all.
     pub async fn deliver(&self, recipients: &[i64], message: &StoredMessage) -> AppResult<()> {
+        if recipients.is_empty() {
+            return Ok(());
+        }
+        self.offline.store(message).await?;
+        self.deliver_stored(recipients, message).await
+    }
+
+    /// [`Delivery::deliver`] of a message the caller has already stored.
+    pub async fn deliver_stored(&self, recipients: &[i64], message: &StoredMessage) -> AppResult<()> {
         let mut seen = HashSet::new();
         let recipients: Vec<i64> = recipients.iter().copied().filter(|id| seen.insert(*id)).collect();
         if recipients.is_empty() {
             return Ok(());
         }
-        self.offline.store(message).await?;
         if recipients.len() <= INLINE_AUDIENCE {
             match tokio::time::timeout(INLINE_BUDGET, self.push_or_queue(message, &recipients)).await {
                 Ok(Ok(())) => return Ok(()),

@@ -77,3 +77,36 @@ async fn a_stranger_claim_whose_answer_was_lost_is_still_won() {
     assert!(b.state.messages.claim_stranger_message(41, 42).await.expect("claim"), "its own claim, written once");
     assert!(!b.state.messages.claim_stranger_message(41, 42).await.expect("claim"), "and only once");
 }
+
+/// A transaction that committed but whose answer was lost is retried by the SDK; the retry's
+/// conditions fail on the first commit's own writes. Each logical transaction recognises its own
+/// write (DynamoDB's client request token in AWS, a read-back everywhere), so the caller is told
+/// the truth: registered, joined, applied — never "taken", "already a member", "already applied".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_whose_answer_was_lost_report_their_own_success() {
+    let moto = moto_endpoint();
+    let proxy = FaultyProxy::start(endpoint_port(&moto));
+    let b = Backend::aws(RedisServer::start(), &proxy.endpoint(), &moto).await;
+
+    proxy.lose_response_to("TransactWriteItems");
+    let (status, body) = b.post_json("/api/regChat", json!({"username": "lostanswer1", "password": "123456"})).await;
+    assert_eq!(status, 200, "a new user is not told its own account exists: {body}");
+    let user = b.state.users.find_by_username("lostanswer1").await.expect("find").expect("created");
+    assert_eq!(user.id, body["data"]["id"].as_i64().expect("id"), "exactly the account answered");
+
+    let (owner, friend) = (b.register("lostowner1").await, b.register("lostfriend1").await);
+    let joiner = chat_tests::Member::from_login(&body);
+    let group = b.create_group(&owner, &[&friend]).await;
+    proxy.lose_response_to("TransactWriteItems");
+    let join = json!({"group_id": group, "user_id": joiner.id});
+    let answer = b.call_as("POST", "/api/chat/groupInviteUser", &joiner, join).await;
+    assert_eq!(answer, chat_tests::ok(json!("加群成功")), "not 用户已经在群里");
+    let rows = b.state.groups.members(group).await.expect("members");
+    assert_eq!(rows.iter().filter(|m| m.user_id == joiner.id).count(), 1);
+
+    proxy.lose_response_to("TransactWriteItems");
+    let apply = json!({"friend_id": owner.id, "nickname": "hi"});
+    let answer = b.call_as("POST", "/api/chat/applyfriend", &joiner, apply).await;
+    assert_eq!(answer.0, 200, "not 您已经申请过了: {answer:?}");
+    assert_eq!(b.state.social.count_pending_to(owner.id).await.expect("count"), 1, "one application");
+}

@@ -192,10 +192,10 @@ async fn send_to_user(state: &AppState, me: &Caller, out: Outgoing) -> AppResult
 
 async fn send_to_group(state: &AppState, me: &Caller, out: Outgoing) -> AppResult<Value> {
     let me = &me.user;
-    let group = state.groups.group(out.sendto_id).await?.filter(|g| g.status == 1);
-    let members = match &group {
-        Some(g) => state.groups.members(g.id).await?.into_iter().filter(|m| m.status == 1).collect(),
-        None => Vec::new(),
+    // The group and its members in one read (one Query of the group's partition).
+    let (group, members) = match state.groups.group_with_members(out.sendto_id).await? {
+        Some((g, members)) if g.status == 1 => (Some(g), members.into_iter().filter(|m| m.status == 1).collect()),
+        _ => (None, Vec::new()),
     };
     let Some(group) = group.filter(|_| !members.is_empty()) else {
         return Err(AppError::Fail("群不存在或者已解散或者被封禁，无法发消息"));
@@ -244,8 +244,9 @@ async fn log_and_deliver(state: &AppState, sender: i64, message: &Value, recipie
         revoked: false,
         stored: stored.key.clone(),
     };
-    state.messages.record(&entry).await?;
-    state.delivery.deliver(recipients, &stored).await
+    // The log entry and the stored message are independent writes: one round trip for both.
+    tokio::try_join!(state.messages.record(&entry), state.offline.store(&stored))?;
+    state.delivery.deliver_stored(recipients, &stored).await
 }
 
 /// `POST /api/chat/chatGetmessageOffLine`: my queue, oldest first, to my current connections;

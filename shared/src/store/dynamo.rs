@@ -272,7 +272,18 @@ const TRANSACTION_ATTEMPTS: u32 = 4;
 pub(crate) async fn transact(client: &Client, items: Vec<TransactWriteItem>) -> TransactResult {
     let mut attempt = 1;
     loop {
-        let result = client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+        // A token per attempt: the SDK's own retries of an attempt (a lost answer, a timeout)
+        // resend it, and DynamoDB answers a repeated token with the first outcome instead of
+        // failing the retry on conditions the first commit made true. A conflict retry below is
+        // a new attempt with a new token. Emulators ignore tokens; adapters whose retry would
+        // misreport also read their own write back.
+        let token = uuid::Uuid::new_v4().to_string();
+        let result = client
+            .transact_write_items()
+            .set_transact_items(Some(items.clone()))
+            .client_request_token(token)
+            .send()
+            .await;
         let conflicted = match &result {
             Err(e) => match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
@@ -353,6 +364,13 @@ pub struct DynamoUserStore {
 impl DynamoUserStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoUserStore { client, table: table.into() }
+    }
+
+    /// Whether the stored row of `user.id` is this very user (same uuid): a read-back that
+    /// recognises a write whose answer was lost.
+    async fn is_own_row(&self, user: &User) -> AppResult<bool> {
+        let stored = self.get_item(user_pk(user.id)).await?;
+        Ok(stored.and_then(|item| get_s(&item, "uuid")).is_some_and(|uuid| uuid == user.uuid))
     }
 
     /// Next value of a per-entity counter (ids are never reused).
@@ -513,6 +531,11 @@ impl UserStore for DynamoUserStore {
         match transact(&self.client, items).await {
             Ok(_) => Ok(Created::Created(Box::new(user))),
             Err(e) => match failed_conditions(&e) {
+                // The row of a freshly reserved id exists: only our own commit, whose answer was
+                // lost, can have written it (then every condition fails on the retry).
+                Some(failed) if failed.first() == Some(&true) && self.is_own_row(&user).await? => {
+                    Ok(Created::Created(Box::new(user)))
+                }
                 Some(failed) if failed.get(2) == Some(&true) => Ok(Created::DeviceRebound),
                 Some(failed) if failed.get(1) == Some(&true) => Ok(Created::UsernameTaken),
                 _ => Err(dynamo_error("TransactWriteItems create user", e)),

@@ -403,7 +403,11 @@ impl GroupStore for DynamoGroupStore {
         match transact(&self.client, items).await {
             Ok(_) => Ok(Joined::Added(member)),
             Err(e) => match failed_conditions(&e) {
-                Some(failed) if failed.get(1) == Some(&true) => Ok(Joined::AlreadyMember),
+                // A row with our freshly reserved row id is our own commit, its answer lost.
+                Some(failed) if failed.get(1) == Some(&true) => match self.member(group_id, user_id).await? {
+                    Some(row) if row.id == member.id => Ok(Joined::Added(member)),
+                    _ => Ok(Joined::AlreadyMember),
+                },
                 // The count's condition: the group is gone, or full.
                 Some(failed) if failed.first() == Some(&true) => {
                     Ok(if self.social.get(meta_key(group_id)).await?.is_some() {

@@ -349,7 +349,11 @@ impl SocialStore for DynamoSocialStore {
         ];
         match transact(&self.client, items).await {
             Ok(_) => Ok(Some(app)),
-            Err(e) if failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) => Ok(None),
+            Err(e) if failed_conditions(&e).is_some_and(|f| f.first() == Some(&true)) => {
+                // The pair naming our freshly reserved id is our own commit, its answer lost.
+                let pair = self.get(pair_key(user_id, friend_id)).await?;
+                Ok(pair.and_then(|p| get_n(&p, "app_id")).filter(|own| *own == id).map(|_| app))
+            }
             Err(e) => Err(dynamo_error("TransactWriteItems apply", e)),
         }
     }

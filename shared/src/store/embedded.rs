@@ -10,6 +10,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 
 use serde_json::Value;
 
+use super::embedded_tables::{
+    APPLICATIONS, APPLICATION_PAIRS, CACHE, COUNTERS, DEVICES, FRIENDS, MESSAGES, OFFLINE, USERNAMES, USERS, UUIDS,
+};
 use super::{
     token_key, AdminEdit, Created, Decided, DeviceBinding, Edited, FriendRemarks, LoginUpdate, OfflineQueue,
     ProfileChange, QueuedMessage, SessionCache, SocialStore, StoredMessage, Upgraded, UserPage, UserStore,
@@ -19,24 +22,6 @@ use crate::clock::now_ms;
 use crate::error::{AppError, AppResult};
 use crate::model::{is_searchable, username_key, NewUser, Role, User, UserSummary};
 use crate::social::{Application, Friend, AGREE, IGNORE, PENDING, REFUSE};
-
-const USERS: TableDefinition<u64, &str> = TableDefinition::new("users");
-const USERNAMES: TableDefinition<&str, u64> = TableDefinition::new("usernames");
-const DEVICES: TableDefinition<&str, u64> = TableDefinition::new("devices");
-const UUIDS: TableDefinition<&str, u64> = TableDefinition::new("uuids");
-const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
-const FRIENDS: TableDefinition<(u64, u64), &str> = TableDefinition::new("friends");
-/// Applications keyed by (addressee, id).
-const APPLICATIONS: TableDefinition<(u64, u64), &str> = TableDefinition::new("applications");
-/// (applicant, addressee) → id of the pending or agreed application between them.
-const APPLICATION_PAIRS: TableDefinition<(u64, u64), u64> = TableDefinition::new("application_pairs");
-/// (user, time-ordered key) → queued message.
-/// (user id, stored message key) → "": the user's offline queue, referencing [`MESSAGES`].
-const OFFLINE: TableDefinition<(u64, &str), &str> = TableDefinition::new("offline_refs");
-/// Stored message key → (revoked, message JSON): each queued message once (spec 6.7).
-const MESSAGES: TableDefinition<&str, (bool, &str)> = TableDefinition::new("offline_messages");
-/// Cache entries: key → (value, expiry in Unix ms).
-const CACHE: TableDefinition<&str, (&str, u64)> = TableDefinition::new("cache");
 
 pub(super) fn db_error(e: impl Into<redb::Error>) -> AppError {
     AppError::internal(format_args!("embedded store: {}", e.into()))
@@ -53,27 +38,7 @@ impl EmbeddedDb {
         let path = dir.join("chat.redb");
         let db = Database::create(&path).map_err(|e| AppError::Config(format!("{}: {e}", path.display())))?;
         let txn = db.begin_write().map_err(db_error)?;
-        {
-            txn.open_table(USERS).map_err(db_error)?;
-            txn.open_table(USERNAMES).map_err(db_error)?;
-            txn.open_table(DEVICES).map_err(db_error)?;
-            txn.open_table(UUIDS).map_err(db_error)?;
-            txn.open_table(COUNTERS).map_err(db_error)?;
-            txn.open_table(CACHE).map_err(db_error)?;
-            txn.open_table(FRIENDS).map_err(db_error)?;
-            txn.open_table(APPLICATIONS).map_err(db_error)?;
-            txn.open_table(APPLICATION_PAIRS).map_err(db_error)?;
-            txn.open_table(OFFLINE).map_err(db_error)?;
-            txn.open_table(MESSAGES).map_err(db_error)?;
-            txn.open_table(super::embedded_fanout::JOBS).map_err(db_error)?;
-            txn.open_table(super::embedded_fanout::DEAD).map_err(db_error)?;
-            txn.open_table(super::embedded_messaging::SENT).map_err(db_error)?;
-            txn.open_table(super::embedded_group::GROUPS).map_err(db_error)?;
-            txn.open_table(super::embedded_group::GROUP_MEMBERS).map_err(db_error)?;
-            txn.open_table(super::embedded_group::USER_GROUPS).map_err(db_error)?;
-            txn.open_table(super::embedded_manager::MANAGERS).map_err(db_error)?;
-            txn.open_table(super::embedded_manager::MANAGER_NAMES).map_err(db_error)?;
-        }
+        super::embedded_tables::create_all(&txn).map_err(db_error)?;
         txn.commit().map_err(db_error)?;
         Ok(EmbeddedDb(Arc::new(db)))
     }

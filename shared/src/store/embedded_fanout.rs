@@ -10,18 +10,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::future::join_all;
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use tokio::sync::Notify;
 
 use super::embedded::{db_error, from_json, next_id, EmbeddedDb};
+use super::embedded_tables::{DEAD, JOBS};
 use super::{FanoutJob, FanoutQueue};
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult};
-
-/// Job id → (visible from, ms; job JSON).
-pub(super) const JOBS: TableDefinition<u64, (u64, &str)> = TableDefinition::new("fanout_jobs");
-/// Job id → job JSON: jobs that failed [`MAX_ATTEMPTS`] times (the dead-letter queue).
-pub(super) const DEAD: TableDefinition<u64, &str> = TableDefinition::new("fanout_dead");
 
 /// Runs of one job before it is dead-lettered (the SQS queue's `maxReceiveCount`).
 pub const MAX_ATTEMPTS: u32 = 5;

@@ -2,19 +2,13 @@
 //! transaction, so multi-row changes are atomic and serialised.
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::embedded::{db_error, from_json, next_id, EmbeddedDb};
+use super::embedded_tables::{GROUPS, GROUP_MEMBERS, USER_GROUPS};
 use super::{new_member, GroupChange, GroupStore, Joined, NewGroup};
 use crate::error::{AppError, AppResult};
 use crate::group::{Group, GroupMember, ACTIVE, PENDING};
-
-/// Group id → group row JSON.
-pub(super) const GROUPS: TableDefinition<u64, &str> = TableDefinition::new("groups");
-/// (group id, user id) → member row JSON, active or pending.
-pub(super) const GROUP_MEMBERS: TableDefinition<(u64, u64), &str> = TableDefinition::new("group_members");
-/// (user id, group id) → member row id, for active memberships only: "my groups" by group id.
-pub(super) const USER_GROUPS: TableDefinition<(u64, u64), u64> = TableDefinition::new("user_groups");
 
 fn to_json<T: serde::Serialize>(value: &T) -> AppResult<String> {
     serde_json::to_string(value).map_err(AppError::internal)

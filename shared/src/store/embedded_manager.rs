@@ -1,18 +1,14 @@
 //! Embedded adapter of [`ManagerStore`] for `chat-local`.
 
 use async_trait::async_trait;
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::embedded::{db_error, from_json, next_id, EmbeddedDb};
+use super::embedded_tables::{MANAGERS, MANAGER_NAMES};
 use super::ManagerStore;
 use crate::error::{AppError, AppResult};
 use crate::manager::{Manager, NewManager};
 use crate::model::username_key;
-
-/// Manager id → manager row JSON.
-pub(super) const MANAGERS: TableDefinition<u64, &str> = TableDefinition::new("managers");
-/// Lower-case username → manager id.
-pub(super) const MANAGER_NAMES: TableDefinition<&str, u64> = TableDefinition::new("manager_names");
 
 #[derive(Clone)]
 pub struct EmbeddedManagerStore {

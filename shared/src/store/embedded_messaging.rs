@@ -4,19 +4,14 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable};
 
 use super::embedded::{db_error, from_json, EmbeddedDb, EmbeddedSessionCache};
+use super::embedded_tables::{SENT, STRANGER_CLAIMS};
 use super::{Connection, ConnectionRegistry, MessageLog, SentMessage, SessionCache, SENT_LOG_RETENTION_SECS};
 use crate::clock::{now_ms, now_secs};
 use crate::error::{AppError, AppResult};
 use crate::jwt::token_digest;
-
-/// Sent-message log: (`<sender>#<chatType>#<to_id>`, message id) → entry JSON.
-pub(super) const SENT: TableDefinition<(&str, &str), &str> = TableDefinition::new("sent_messages");
-
-/// Stranger claims (spec 6.6): `<sender>#single#<to_id>` → when the claim expires (seconds).
-const STRANGER_CLAIMS: TableDefinition<&str, i64> = TableDefinition::new("stranger_claims");
 
 fn conversation(sender: i64, chat_type: &str, to_id: i64) -> String {
     format!("{sender}#{chat_type}#{to_id}")

@@ -19,6 +19,7 @@ pub mod embedded_fanout;
 pub mod embedded_group;
 pub mod embedded_manager;
 pub mod embedded_messaging;
+mod embedded_tables;
 pub mod redis;
 pub mod sqs;
 
