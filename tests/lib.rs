@@ -701,6 +701,23 @@ pub struct FaultyProxy {
     lose_response: Arc<Mutex<Option<String>>>,
     /// This many DynamoDB BatchWriteItem requests are answered "all unprocessed" by the proxy.
     unprocessed: Arc<std::sync::atomic::AtomicUsize>,
+    hole: Arc<BlackHole>,
+}
+
+/// A network that swallows traffic without a word (no reset, no close), as after a failover or a
+/// NAT mapping that timed out: connections open while it lasts stay dead for good.
+#[derive(Default)]
+struct BlackHole {
+    active: AtomicBool,
+    /// Bumped by each outage; a connection older than the last one is dead.
+    epoch: std::sync::atomic::AtomicUsize,
+}
+
+impl BlackHole {
+    /// Whether traffic of a connection born at `born` (epoch, during an outage?) is swallowed.
+    fn swallows(&self, born: (usize, bool)) -> bool {
+        self.active.load(Ordering::SeqCst) || born.1 || born.0 < self.epoch.load(Ordering::SeqCst)
+    }
 }
 
 impl FaultyProxy {
@@ -713,6 +730,8 @@ impl FaultyProxy {
         let unprocessed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (armed2, down2, lose2, unprocessed2) =
             (armed.clone(), down.clone(), lose_response.clone(), unprocessed.clone());
+        let hole = Arc::new(BlackHole::default());
+        let hole2 = hole.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 if down2.load(Ordering::SeqCst) {
@@ -721,10 +740,22 @@ impl FaultyProxy {
                 }
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)) else { continue };
                 let (armed, down, lose) = (armed2.clone(), down2.clone(), lose2.clone());
-                pump(client, server, armed, down, lose, unprocessed2.clone());
+                let born = (hole2.epoch.load(Ordering::SeqCst), hole2.active.load(Ordering::SeqCst));
+                pump(client, server, armed, down, lose, unprocessed2.clone(), (hole2.clone(), born));
             }
         });
-        FaultyProxy { port, armed, down, lose_response, unprocessed }
+        FaultyProxy { port, armed, down, lose_response, unprocessed, hole }
+    }
+
+    /// From now on traffic vanishes silently, on open and new connections alike.
+    pub fn black_hole(&self) {
+        self.hole.epoch.fetch_add(1, Ordering::SeqCst);
+        self.hole.active.store(true, Ordering::SeqCst);
+    }
+
+    /// The network is back for new connections; those open during the outage stay dead.
+    pub fn end_black_hole(&self) {
+        self.hole.active.store(false, Ordering::SeqCst);
     }
 
     /// The next `n` BatchWriteItem requests get DynamoDB's "nothing written, try again" answer
@@ -769,8 +800,10 @@ fn pump(
     down: Arc<AtomicBool>,
     lose_response: Arc<Mutex<Option<String>>>,
     unprocessed: Arc<std::sync::atomic::AtomicUsize>,
+    (hole, born): (Arc<BlackHole>, (usize, bool)),
 ) {
     let (Ok(mut client_r), Ok(mut server_w)) = (client.try_clone(), server.try_clone()) else { return };
+    let hole2 = hole.clone();
     let Ok(mut client_answer) = client.try_clone() else { return };
     let (mut server_r, mut client_w) = (server, client);
     let losing = Arc::new(AtomicBool::new(false));
@@ -782,6 +815,9 @@ fn pump(
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            if hole.swallows(born) {
+                continue;
+            }
             let trip = armed.lock().expect("lock").clone();
             let chunk = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
             if chunk.contains("dynamodb_20120810.batchwriteitem")
@@ -821,6 +857,9 @@ fn pump(
             if losing2.load(Ordering::SeqCst) {
                 let _ = server_r.shutdown(std::net::Shutdown::Both);
                 break;
+            }
+            if hole2.swallows(born) {
+                continue;
             }
             if client_w.write_all(&buf[..n]).is_err() {
                 break;

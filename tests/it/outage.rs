@@ -110,3 +110,32 @@ async fn transactions_whose_answer_was_lost_report_their_own_success() {
     assert_eq!(answer.0, 200, "not 您已经申请过了: {answer:?}");
     assert_eq!(b.state.social.count_pending_to(owner.id).await.expect("count"), 1, "one application");
 }
+
+/// Redis unreachable without a word (a failover, a NAT mapping gone: no reset, no close). While it
+/// lasts, requests fail within 3 s with the 500 envelope and nothing half-written; once the network
+/// is back, the very next request succeeds — the timed-out connection was replaced, not reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silently_dropped_redis_connection_is_replaced() {
+    let redis = RedisServer::start();
+    let proxy = FaultyProxy::start(redis.port);
+    let moto = moto_endpoint();
+    let redis_url = format!("redis://127.0.0.1:{}", proxy.port);
+    let b = Backend::aws_through(redis, &redis_url, &moto, &moto, chat_tests::test_config()).await;
+    let alice = b.register("frozen001").await;
+    let probe = || b.post_with_token("/api/chat/getUserSetInfo", &alice.token);
+    let before = probe().await;
+    assert_ne!(before.0, 500, "{before:?}");
+
+    proxy.black_hole();
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        assert_eq!(probe().await, internal_error());
+        assert!(started.elapsed() < std::time::Duration::from_secs(3), "failed in {:?}", started.elapsed());
+    }
+    // A login in the outage fails whole: the old session stays the current one.
+    let login = b.post_json("/api/loginChat", json!({"username": "frozen001", "password": "123456"})).await;
+    assert_eq!(login, internal_error());
+
+    proxy.end_black_hole();
+    assert_eq!(probe().await, before, "the very next request after the outage succeeds");
+}

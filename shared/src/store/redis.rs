@@ -1,6 +1,7 @@
 //! Redis adapter of [`SessionCache`] and [`ConnectionRegistry`]: one multiplexed connection per cold start, shared by all requests.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,9 +19,15 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n";
 
+/// The Redis adapter. Its connection is replaced after a timeout: a connection dropped without
+/// a word (an ElastiCache failover, a NAT idle timeout) would otherwise keep every request of the
+/// execution environment waiting out the response timeout, since a timeout is not an error the
+/// connection manager reconnects on.
 #[derive(Clone)]
 pub struct RedisSessionCache {
-    conn: ConnectionManager,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    conn: Arc<RwLock<ConnectionManager>>,
     hit_script: Script,
 }
 
@@ -32,57 +39,78 @@ impl RedisSessionCache {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1);
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(AppError::internal)?;
-        Ok(RedisSessionCache { conn, hit_script: Script::new(FIXED_WINDOW_HIT) })
+            // One connection attempt per request: a retry would push a request past 3 s in an
+            // outage; the next request dials again anyway.
+            .set_number_of_retries(0);
+        let conn =
+            ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).map_err(AppError::internal)?;
+        Ok(RedisSessionCache {
+            client,
+            config,
+            conn: Arc::new(RwLock::new(conn)),
+            hit_script: Script::new(FIXED_WINDOW_HIT),
+        })
     }
-}
 
-fn redis_error(e: redis::RedisError) -> AppError {
-    AppError::internal(format_args!("redis: {e}"))
+    /// The current connection (a cheap handle onto the multiplexed connection).
+    fn conn(&self) -> ConnectionManager {
+        self.conn.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Maps a Redis failure to the 500 envelope's error; after a timeout the connection is
+    /// replaced, so the next request dials anew instead of waiting on a dead socket.
+    fn failed(&self, e: redis::RedisError) -> AppError {
+        if e.is_timeout() {
+            match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
+                Ok(fresh) => *self.conn.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh,
+                Err(replace) => tracing::error!(error = %replace, "could not replace a timed-out Redis connection"),
+            }
+        }
+        AppError::internal(format_args!("redis: {e}"))
+    }
 }
 
 #[async_trait]
 impl SessionCache for RedisSessionCache {
     async fn set_token(&self, user_id: i64, token: &str, ttl_secs: u64) -> AppResult<()> {
-        let mut conn = self.conn.clone();
-        conn.set_ex::<_, _, ()>(token_key(user_id), token, ttl_secs).await.map_err(redis_error)
+        let mut conn = self.conn();
+        conn.set_ex::<_, _, ()>(token_key(user_id), token, ttl_secs).await.map_err(|e| self.failed(e))
     }
 
     async fn token(&self, user_id: i64) -> AppResult<Option<String>> {
-        let mut conn = self.conn.clone();
-        conn.get(token_key(user_id)).await.map_err(redis_error)
+        let mut conn = self.conn();
+        conn.get(token_key(user_id)).await.map_err(|e| self.failed(e))
     }
 
     async fn delete_token(&self, user_id: i64) -> AppResult<()> {
-        let mut conn = self.conn.clone();
-        conn.del::<_, ()>(token_key(user_id)).await.map_err(redis_error)
+        let mut conn = self.conn();
+        conn.del::<_, ()>(token_key(user_id)).await.map_err(|e| self.failed(e))
     }
 
     async fn hit(&self, key: &str, window_secs: u64) -> AppResult<u64> {
-        let mut conn = self.conn.clone();
-        self.hit_script.key(key).arg(window_secs).invoke_async(&mut conn).await.map_err(redis_error)
+        let mut conn = self.conn();
+        self.hit_script.key(key).arg(window_secs).invoke_async(&mut conn).await.map_err(|e| self.failed(e))
     }
 
     async fn count(&self, key: &str) -> AppResult<u64> {
-        let mut conn = self.conn.clone();
-        let n: Option<u64> = conn.get(key).await.map_err(redis_error)?;
+        let mut conn = self.conn();
+        let n: Option<u64> = conn.get(key).await.map_err(|e| self.failed(e))?;
         Ok(n.unwrap_or(0))
     }
 
     async fn reset(&self, key: &str) -> AppResult<()> {
-        let mut conn = self.conn.clone();
-        conn.del::<_, ()>(key).await.map_err(redis_error)
+        let mut conn = self.conn();
+        conn.del::<_, ()>(key).await.map_err(|e| self.failed(e))
     }
 
     async fn set_value(&self, key: &str, value: &str, ttl_secs: u64) -> AppResult<()> {
-        let mut conn = self.conn.clone();
-        conn.set_ex::<_, _, ()>(key, value, ttl_secs).await.map_err(redis_error)
+        let mut conn = self.conn();
+        conn.set_ex::<_, _, ()>(key, value, ttl_secs).await.map_err(|e| self.failed(e))
     }
 
     async fn value(&self, key: &str) -> AppResult<Option<String>> {
-        let mut conn = self.conn.clone();
-        conn.get(key).await.map_err(redis_error)
+        let mut conn = self.conn();
+        conn.get(key).await.map_err(|e| self.failed(e))
     }
 }
 
@@ -117,7 +145,7 @@ fn live_entries(entries: HashMap<String, String>, now: i64) -> (Vec<Connection>,
 #[async_trait]
 impl ConnectionRegistry for RedisSessionCache {
     async fn register(&self, conn: &Connection, ttl_secs: u64) -> AppResult<usize> {
-        let mut redis = self.conn.clone();
+        let mut redis = self.conn();
         let now = now_ms();
         let expires = now + (ttl_secs * 1000) as i64;
         let json = serde_json::to_string(conn).map_err(AppError::internal)?;
@@ -134,16 +162,16 @@ impl ConnectionRegistry for RedisSessionCache {
             .ignore()
             .query_async(&mut redis)
             .await
-            .map_err(redis_error)?;
+            .map_err(|e| self.failed(e))?;
         let (live, expired) = live_entries(existing, now);
         if !expired.is_empty() {
-            redis.hdel::<_, _, ()>(&user_key, &expired).await.map_err(redis_error)?;
+            redis.hdel::<_, _, ()>(&user_key, &expired).await.map_err(|e| self.failed(e))?;
         }
         Ok(live.iter().filter(|c| c.id != conn.id).count())
     }
 
     async fn unregister(&self, connection_id: &str) -> AppResult<Option<Connection>> {
-        let mut redis = self.conn.clone();
+        let mut redis = self.conn();
         let (json,): (Option<String>,) = redis::pipe()
             .get(conn_key(connection_id))
             .del(conn_key(connection_id))
@@ -152,9 +180,9 @@ impl ConnectionRegistry for RedisSessionCache {
             .ignore()
             .query_async(&mut redis)
             .await
-            .map_err(redis_error)?;
+            .map_err(|e| self.failed(e))?;
         let Some(conn) = json.and_then(|j| serde_json::from_str::<Connection>(&j).ok()) else { return Ok(None) };
-        redis.hdel::<_, _, ()>(user_conns_key(conn.user_id), connection_id).await.map_err(redis_error)?;
+        redis.hdel::<_, _, ()>(user_conns_key(conn.user_id), connection_id).await.map_err(|e| self.failed(e))?;
         Ok(Some(conn))
     }
 
@@ -162,13 +190,13 @@ impl ConnectionRegistry for RedisSessionCache {
         if user_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut redis = self.conn.clone();
+        let mut redis = self.conn();
         // One pipeline: every recipient's connections and current token.
         let mut pipe = redis::pipe();
         for &id in user_ids {
             pipe.hgetall(user_conns_key(id)).get(token_key(id));
         }
-        let replies: Vec<redis::Value> = pipe.query_async(&mut redis).await.map_err(redis_error)?;
+        let replies: Vec<redis::Value> = pipe.query_async(&mut redis).await.map_err(|e| self.failed(e))?;
         let now = now_ms();
         let mut current = Vec::new();
         for pair in replies.chunks(2) {
@@ -183,7 +211,7 @@ impl ConnectionRegistry for RedisSessionCache {
     }
 
     async fn all_connections(&self) -> AppResult<Vec<Connection>> {
-        let mut redis = self.conn.clone();
+        let mut redis = self.conn();
         let now = now_ms();
         let (ids,): (Vec<String>,) = redis::pipe()
             .zrangebyscore(ALL_CONNS, now, "+inf")
@@ -191,7 +219,7 @@ impl ConnectionRegistry for RedisSessionCache {
             .ignore()
             .query_async(&mut redis)
             .await
-            .map_err(redis_error)?;
+            .map_err(|e| self.failed(e))?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -199,20 +227,20 @@ impl ConnectionRegistry for RedisSessionCache {
         for id in &ids {
             pipe.get(conn_key(id));
         }
-        let found: Vec<Option<String>> = pipe.query_async(&mut redis).await.map_err(redis_error)?;
+        let found: Vec<Option<String>> = pipe.query_async(&mut redis).await.map_err(|e| self.failed(e))?;
         Ok(found.into_iter().flatten().filter_map(|json| serde_json::from_str(&json).ok()).collect())
     }
 
     async fn unregister_user(&self, user_id: i64) -> AppResult<usize> {
-        let mut redis = self.conn.clone();
+        let mut redis = self.conn();
         let user_key = user_conns_key(user_id);
-        let ids: Vec<String> = redis.hkeys(&user_key).await.map_err(redis_error)?;
+        let ids: Vec<String> = redis.hkeys(&user_key).await.map_err(|e| self.failed(e))?;
         let mut pipe = redis::pipe();
         pipe.del(&user_key).ignore();
         for id in &ids {
             pipe.del(conn_key(id)).ignore().zrem(ALL_CONNS, id).ignore();
         }
-        pipe.query_async::<()>(&mut redis).await.map_err(redis_error)?;
+        pipe.query_async::<()>(&mut redis).await.map_err(|e| self.failed(e))?;
         Ok(ids.len())
     }
 }
