@@ -1,6 +1,6 @@
 # The two commands of the README: `make run` and `make test`; the rest are for developers and deployers.
 .PHONY: run test test-deps store-deps deploy-deps lint-template lint-openapi lint-modules lint build invoke bench-coldstart \
-	bench-hash-memory bench-fanout release-tradeoff load release-size deploy-build admin-bootstrap fuzz
+	bench-hash-memory bench-fanout bench-keepalive release-tradeoff load release-size deploy-build admin-bootstrap fuzz
 
 # Runs the whole backend locally on http://127.0.0.1:3000 with the embedded store; the admin
 # console is at /admin (first start: manager admin / admin123456 unless CHAT_ADMIN_* are set).
@@ -79,6 +79,12 @@ release-tradeoff: store-deps
 bench-fanout: store-deps
 	cargo build --release -p chat-tests --bin fanout-bench
 	target/release/fanout-bench
+
+# The keepalive over 100k registered connections: invocations a run needs, the most work and time
+# in any one of them, before and after paging it through the fan-out queue.
+bench-keepalive: store-deps
+	cargo build --release -p chat-tests --bin keepalive-bench
+	target/release/keepalive-bench $(or $(CONNECTIONS),100000)
 
 # Messages/s and p50/p99 delivery latency through chat-local (a script, not a test).
 load:

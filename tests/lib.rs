@@ -611,6 +611,8 @@ pub struct FakeGateway {
     mode: Arc<Mutex<GatewayMode>>,
     /// Posts answered 410 with this probability (random disconnects).
     gone_ratio: Arc<Mutex<f64>>,
+    /// Connections that are gone for good.
+    gone: Arc<Mutex<std::collections::HashSet<String>>>,
     frames: Arc<Mutex<std::collections::HashMap<String, Vec<Value>>>>,
 }
 
@@ -619,6 +621,7 @@ impl FakeGateway {
         let gateway = FakeGateway {
             mode: Arc::new(Mutex::new(GatewayMode::Accept)),
             gone_ratio: Arc::new(Mutex::new(0.0)),
+            gone: Arc::default(),
             frames: Arc::default(),
         };
         let state = gateway.clone();
@@ -639,7 +642,8 @@ impl FakeGateway {
     async fn post(&self, id: String, body: axum::body::Bytes) -> axum::response::Response {
         use axum::response::IntoResponse;
         let mode = *self.mode.lock().expect("lock");
-        let gone = rand::random::<f64>() < *self.gone_ratio.lock().expect("lock");
+        let gone = rand::random::<f64>() < *self.gone_ratio.lock().expect("lock")
+            || self.gone.lock().expect("lock").contains(&id);
         let status = match mode {
             GatewayMode::Hang => {
                 tokio::time::sleep(Duration::from_secs(60)).await;
@@ -672,6 +676,17 @@ impl FakeGateway {
     /// Answers this share of posts (0.0–1.0) with 410 Gone.
     pub fn set_gone_ratio(&self, ratio: f64) {
         *self.gone_ratio.lock().expect("lock") = ratio;
+    }
+
+    /// From now on `connection` is gone (410).
+    pub fn hang_up(&self, connection: &str) {
+        self.gone.lock().expect("lock").insert(connection.to_owned());
+    }
+
+    /// Frames of type `kind` connection `connection` accepted.
+    pub fn frames_of_type(&self, connection: &str, kind: &str) -> usize {
+        let frames = self.frames.lock().expect("lock");
+        frames.get(connection).map_or(0, |f| f.iter().filter(|f| f["type"] == kind).count())
     }
 
     /// How many `singleChat` frames carrying message `id` connection `connection` accepted.

@@ -9,6 +9,8 @@
 //! 3. **push or queue** — every current connection of a recipient gets the frame; a recipient no
 //!    connection accepted it from gets a reference to the stored message in its offline queue.
 //!
+//! The same queue carries the keepalive's pages ([`Delivery::schedule_keepalive`]).
+//!
 //! [`Delivery::deliver`] returns `Ok` only when every recipient has the message pushed, queued
 //! offline, or in the fan-out queue, so an acknowledged message survives the request's function
 //! being killed right after answering. Delivery is at-least-once: a retried job may push a frame
@@ -21,7 +23,7 @@ use std::time::Duration;
 use crate::error::AppResult;
 use crate::message::single_chat_frame;
 use crate::push::{post_to_all, ConnectionGateway, Posted};
-use crate::store::{ConnectionRegistry, FanoutJob, FanoutQueue, OfflineQueue, StoredMessage};
+use crate::store::{ConnectionRegistry, FanoutJob, FanoutQueue, KeepaliveJob, OfflineQueue, QueueJob, StoredMessage};
 
 /// Audiences up to this size are pushed inside the request (one Redis round trip and at most
 /// this many posts); bigger ones go to the fan-out queue at once.
@@ -31,6 +33,12 @@ pub const INLINE_BUDGET: Duration = Duration::from_secs(3);
 /// Recipients per fan-out job: one Redis round trip, ≤ 10 offline batch writes, and posts that
 /// finish well inside the fan-out function's timeout.
 pub const JOB_RECIPIENTS: usize = 250;
+/// Registry shards per keepalive range job; a range job only splits itself into one job per
+/// shard (at most 10 `SendMessageBatch` calls), a shard job pings that shard's connections.
+pub const SHARDS_PER_RANGE: i64 = 100;
+
+/// The keepalive frame (spec 6.3.5).
+const PING: &[u8] = br#"{"type":"ping"}"#;
 
 /// The delivery pipeline with its ports.
 pub struct Delivery {
@@ -75,15 +83,47 @@ impl Delivery {
                 Err(_) => tracing::warn!("inline delivery ran out of time; the fan-out queue takes over"),
             }
         }
-        let jobs: Vec<FanoutJob> = recipients
+        let jobs: Vec<QueueJob> = recipients
             .chunks(JOB_RECIPIENTS)
-            .map(|chunk| FanoutJob { message: message.key.clone(), recipients: chunk.to_vec(), attempt: 0 })
+            .map(|chunk| QueueJob::Deliver(FanoutJob { message: message.key.clone(), recipients: chunk.to_vec() }))
             .collect();
         self.fanout.enqueue(&jobs, 0).await
     }
 
     /// Runs one job of the fan-out queue; an error asks the queue to run it again later.
-    pub async fn fan_out(&self, job: &FanoutJob) -> AppResult<()> {
+    pub async fn run(&self, job: &QueueJob) -> AppResult<()> {
+        match job {
+            QueueJob::Deliver(job) => self.fan_out(job).await,
+            QueueJob::Keepalive(range) if range.to - range.from > 1 => {
+                let shards = (range.from..range.to).map(|shard| KeepaliveJob { from: shard, to: shard + 1 });
+                self.fanout.enqueue(&shards.map(QueueJob::Keepalive).collect::<Vec<_>>(), 0).await
+            }
+            QueueJob::Keepalive(range) => self.ping_shard(range.from).await.map(drop),
+        }
+    }
+
+    /// The scheduled keepalive (spec 6.3.5) for a registry of `shards` shards: one range job per
+    /// [`SHARDS_PER_RANGE`] shards, so the scheduled run's work grows by one queued job per 100k
+    /// users and no run pings more than one shard's connections.
+    pub async fn schedule_keepalive(&self, shards: i64) -> AppResult<usize> {
+        let jobs: Vec<QueueJob> = (0..shards)
+            .step_by(SHARDS_PER_RANGE as usize)
+            .map(|from| QueueJob::Keepalive(KeepaliveJob { from, to: (from + SHARDS_PER_RANGE).min(shards) }))
+            .collect();
+        self.fanout.enqueue(&jobs, 0).await?;
+        Ok(jobs.len())
+    }
+
+    /// Pings every live connection of one registry shard; gone ones are unregistered on the way.
+    /// Returns how many took the ping.
+    pub async fn ping_shard(&self, shard: i64) -> AppResult<usize> {
+        let connections = self.connections.shard_connections(shard).await?;
+        let posted = post_to_all(self.connections.as_ref(), self.gateway.as_ref(), &connections, PING).await;
+        Ok(posted.into_iter().filter(|p| *p == Posted::Accepted).count())
+    }
+
+    /// Delivers one job's recipients.
+    async fn fan_out(&self, job: &FanoutJob) -> AppResult<()> {
         let Some(message) = self.offline.load(&job.message).await? else {
             // Stored before the job was queued, so only its 30-day expiry removes it.
             tracing::error!(message = %job.message, "a fan-out job names no stored message; dropped");

@@ -176,11 +176,11 @@ impl AppState {
 }
 
 /// Works the embedded fan-out queue in the background, as Lambda's event source mapping works the
-/// SQS queue in AWS: the same [`Delivery::fan_out`] runs each job.
+/// SQS queue in AWS: the same [`Delivery::run`] runs each job.
 fn spawn_fanout_worker(queue: EmbeddedFanoutQueue, delivery: Arc<Delivery>) {
     tokio::spawn(queue.work(move |job| {
         let delivery = delivery.clone();
-        async move { delivery.fan_out(&job).await }
+        async move { delivery.run(&job).await }
     }));
 }
 

@@ -374,7 +374,8 @@ async fn delete_removes_the_user_and_everything_that_names_it(kind: BackendKind)
     assert!(s.users.get(doomed.id).await.expect("get").is_none());
     assert_eq!(chat_refusal(&b, &doomed).await.as_deref(), Some("Token 令牌不合法！"));
     assert!(s.sessions.token(doomed.id).await.expect("token").is_none());
-    assert!(s.connections.all_connections().await.expect("all").iter().all(|c| c.user_id != doomed.id));
+    let shard = chat_shared::store::registry_shard(doomed.id);
+    assert!(s.connections.shard_connections(shard).await.expect("shard").iter().all(|c| c.user_id != doomed.id));
     // Friend rows of both directions, applications both ways and their reservations.
     assert!(s.social.friends(doomed.id).await.expect("friends").is_empty());
     assert!(s.social.friend(friend.id, doomed.id).await.expect("friend").is_none());

@@ -385,13 +385,20 @@ async fn connections_are_current_while_their_token_is(kind: BackendKind) {
     assert!(registry.current_connections(&[7]).await.expect("current").is_empty(), "superseded by a new login");
     assert_eq!(registry.unregister("c1").await.expect("unregister"), Some(conn("c1", 7, "token-a")));
     assert_eq!(registry.unregister("c1").await.expect("unregister"), None);
-    let mut all: Vec<String> = registry.all_connections().await.expect("all").into_iter().map(|c| c.id).collect();
+    let mut all: Vec<String> = registry.shard_connections(0).await.expect("shard").into_iter().map(|c| c.id).collect();
     all.sort();
     assert_eq!(all, ["c2", "c3"]);
+    // Shards hold the connections of 1000 users each.
+    registry.register(&conn("far", 1999, "token-c"), 60).await.expect("register");
+    let shard: Vec<String> = registry.shard_connections(1).await.expect("shard").into_iter().map(|c| c.id).collect();
+    assert_eq!(shard, ["far"]);
+    assert!(registry.shard_connections(0).await.expect("shard").iter().all(|c| c.id != "far"));
+    assert_eq!(registry.unregister("far").await.expect("unregister").map(|c| c.user_id), Some(1999));
+    assert!(registry.shard_connections(1).await.expect("shard").is_empty(), "unregistered from its shard too");
     // Registrations expire like API Gateway's connections.
     registry.register(&conn("short", 8, "token-b"), 1).await.expect("register");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert!(registry.all_connections().await.expect("all").iter().all(|c| c.id != "short"));
+    assert!(registry.shard_connections(0).await.expect("shard").iter().all(|c| c.id != "short"));
 }
 
 async fn the_sent_log_finds_counts_and_revokes_once(kind: BackendKind) {
@@ -538,7 +545,8 @@ async fn a_users_connections_queue_and_log_can_be_cleared(kind: BackendKind) {
         s.connections.register(&conn(id, user), 60).await.expect("register");
     }
     assert_eq!(s.connections.unregister_user(1).await.expect("unregister"), 2);
-    let left: Vec<String> = s.connections.all_connections().await.expect("all").into_iter().map(|c| c.id).collect();
+    let left: Vec<String> =
+        s.connections.shard_connections(0).await.expect("shard").into_iter().map(|c| c.id).collect();
     assert_eq!(left, ["u2-a"]);
     assert_eq!(s.connections.unregister("u1-a").await.expect("unregister"), None, "the reverse entry went too");
     for (users, n) in [(vec![1], 1), (vec![1, 2], 3)] {

@@ -12,7 +12,7 @@ use chat_shared::jwt::token_digest;
 use chat_shared::model::Role;
 use chat_shared::store::embedded::EmbeddedDb;
 use chat_shared::store::embedded_fanout::EmbeddedFanoutQueue;
-use chat_shared::store::{Connection, FanoutJob, FanoutQueue, StoredMessage, CONNECTION_TTL_SECS};
+use chat_shared::store::{Connection, FanoutJob, FanoutQueue, QueueJob, StoredMessage, CONNECTION_TTL_SECS};
 use chat_shared::AppState;
 use chat_tests::{
     fail, moto_endpoint, ok, test_config, Backend, BackendKind, FakeGateway, FaultyProxy, GatewayMode, RedisServer,
@@ -194,7 +194,7 @@ async fn embedded_jobs_queued_before_a_crash_run_after_the_restart() {
         let queue = EmbeddedFanoutQueue::new(db.clone());
         let offline = chat_shared::store::embedded::EmbeddedOfflineQueue::new(db);
         chat_shared::store::OfflineQueue::store(&offline, &m).await.expect("store");
-        let job = FanoutJob { message: m.key.clone(), recipients: recipients.clone(), attempt: 0 };
+        let job = QueueJob::Deliver(FanoutJob { message: m.key.clone(), recipients: recipients.clone() });
         queue.enqueue(&[job], 0).await.expect("enqueue");
         assert_eq!(queue.depth().await.expect("depth"), (1, 0));
     }
@@ -277,6 +277,50 @@ async fn a_soak_with_random_disconnects_loses_nothing(kind: BackendKind) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     assert_eq!(lost, 0, "deliveries lost out of {} messages", sent.len());
+}
+
+/// The keepalive pages through the registry: the scheduled run only queues range jobs, a range
+/// job splits into one job per shard of 1000 users, each shard job pings that shard's live
+/// connections once; a gone connection is unregistered.
+async fn the_keepalive_pings_every_shard_through_the_queue(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let gateway = b.serve_fake_gateway();
+    let members = [b.register("ping0001").await, b.register("ping0002").await];
+    let mut users: Vec<i64> = members.iter().map(|m| m.id).collect();
+    if kind == BackendKind::DynamoRedis {
+        // Three shards: the user counter as after 2,500 registrations, users in shards 1 and 2.
+        let stores = b.stores.as_ref().expect("stores");
+        let admin = chat_shared::store::dynamo::client(b.dynamodb_endpoint.as_deref()).await;
+        admin
+            .update_item()
+            .table_name(&stores.users_table)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("COUNTER#user".into()))
+            .update_expression("SET n = :n")
+            .expression_attribute_values(":n", aws_sdk_dynamodb::types::AttributeValue::N("2500".into()))
+            .send()
+            .await
+            .expect("counter");
+        users.extend([1500, 2400]);
+    }
+    for &user in &users {
+        go_online(&b, user).await;
+    }
+    gateway.hang_up(&connection_id(users[1]));
+    assert_eq!(chat_shared::service::websocket::keepalive(&b.state).await.expect("scheduled"), 1, "one range job");
+    let deadline = Instant::now() + PATIENCE;
+    let alive: Vec<i64> = users.iter().copied().filter(|u| *u != users[1]).collect();
+    while alive.iter().any(|u| gateway.frames_of_type(&connection_id(*u), "ping") == 0) {
+        assert!(Instant::now() < deadline, "not every connection was pinged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while !b.state.connections.current_connections(&[users[1]]).await.expect("current").is_empty() {
+        assert!(Instant::now() < deadline, "the gone connection stays registered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for user in &alive {
+        assert_eq!(gateway.frames_of_type(&connection_id(*user), "ping"), 1, "user {user}: one ping per run");
+    }
 }
 
 /// N1: the 31st send in a window is refused before anything is stored; validation failures do
@@ -396,4 +440,5 @@ on_every_backend!(
     an_oversized_frame_is_refused_at_send,
     a_poison_item_never_blocks_the_offline_queue,
     groups_stop_at_the_member_cap,
+    the_keepalive_pings_every_shard_through_the_queue,
 );

@@ -112,7 +112,11 @@ async fn connect_refusals_send_one_fail_frame_then_close(kind: BackendKind) {
     assert!(login["data"]["token"].as_str().is_some_and(|t| t != old));
     let mut client = Client::connect(&addr, &old).await;
     assert_eq!(client.next_where(|_| true).await, json!({"msg": "fail", "data": "Token 不合法"}));
-    assert!(b.state.connections.all_connections().await.expect("list").is_empty(), "refused sockets never register");
+    let shard = chat_shared::store::registry_shard(me.id);
+    assert!(
+        b.state.connections.shard_connections(shard).await.expect("list").is_empty(),
+        "refused sockets never register"
+    );
 }
 
 async fn accepted_connections_get_welcome_prompts_and_pongs(kind: BackendKind) {

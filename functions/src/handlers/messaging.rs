@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chat_shared::service::messaging::{self, Outgoing, Revoke};
-use chat_shared::store::FanoutJob;
+use chat_shared::store::QueueJob;
 use chat_shared::web::respond;
 use chat_shared::{AppResult, AppState};
 use lambda_http::{Body, Request, Response};
@@ -92,7 +92,8 @@ pub struct SqsItemFailure {
 /// Fan-out jobs of one batch run at once (each posts up to `PUSH_CONCURRENCY` frames at a time).
 const JOBS_AT_ONCE: usize = 4;
 
-/// The `message-fanout` function: each SQS record is a fan-out job (spec 6.2 item 4). A job that
+/// The `message-fanout` function: each SQS record is a fan-out job (spec 6.2 item 4) or a page of
+/// the keepalive (6.3.5). A job that
 /// fails is reported, so SQS retries it alone (then its dead-letter queue); a record that is not
 /// a job can never succeed, so it is logged and dropped rather than retried.
 pub async fn message_fanout(state: Arc<AppState>, event: SqsEvent) -> AppResult<SqsBatchResponse> {
@@ -101,17 +102,17 @@ pub async fn message_fanout(state: Arc<AppState>, event: SqsEvent) -> AppResult<
         .map(|record| {
             let state = state.clone();
             async move {
-                let job: FanoutJob = match serde_json::from_str(&record.body) {
+                let job: QueueJob = match serde_json::from_str(&record.body) {
                     Ok(job) => job,
                     Err(e) => {
                         tracing::error!(record = %record.message_id, error = %e, "not a fan-out job; dropped");
                         return None;
                     }
                 };
-                match state.delivery.fan_out(&job).await {
+                match state.delivery.run(&job).await {
                     Ok(()) => None,
                     Err(e) => {
-                        tracing::warn!(record = %record.message_id, message = %job.message, error = %e, "fan-out job failed");
+                        tracing::warn!(record = %record.message_id, ?job, error = %e, "fan-out job failed");
                         Some(record.message_id)
                     }
                 }

@@ -70,9 +70,9 @@ pub async fn ws_post_connect(state: Arc<AppState>, event: PostConnectEvent) -> A
     websocket::after_connect(&state, &event.connection_id, event.token.as_deref()).await
 }
 
-/// Scheduled keepalive: a ping to every registered connection.
+/// Scheduled keepalive: hands the registry's shards to the fan-out queue, whose jobs ping them.
 pub async fn ws_keepalive(state: Arc<AppState>) -> AppResult<()> {
-    let reached = websocket::keepalive(&state).await?;
-    tracing::info!(connections = reached, "keepalive sent");
+    let jobs = websocket::keepalive(&state).await?;
+    tracing::info!(jobs, "keepalive queued");
     Ok(())
 }

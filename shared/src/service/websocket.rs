@@ -9,9 +9,9 @@ use crate::error::AppResult;
 use crate::jwt;
 use crate::message::single_chat_frame;
 use crate::model::{Role, User};
-use crate::push::{post_one, post_to_all, Posted};
+use crate::push::{post_one, Posted};
 use crate::state::AppState;
-use crate::store::{Connection, CONNECTION_TTL_SECS};
+use crate::store::{registry_shard, Connection, CONNECTION_TTL_SECS};
 
 pub const WELCOME: &str = "欢迎您访问我们的系统！";
 /// Redis key set by `updateUserinfo` (spec 3.5), read when another device connects.
@@ -101,13 +101,12 @@ pub async fn client_frame(state: &AppState, connection_id: &str, body: &str) -> 
     Ok(())
 }
 
-/// The server keepalive (spec 6.3.5): a ping to every registered connection; gone ones are
-/// pruned on the way. Returns how many connections took it.
+/// The server keepalive (spec 6.3.5), scheduled: the registry's shards, up to the highest user
+/// id's, go to the fan-out queue in pages whose jobs ping one shard each (gone connections pruned
+/// on the way), so no invocation's work grows with the number of sockets. Returns the jobs queued.
 pub async fn keepalive(state: &AppState) -> AppResult<usize> {
-    let connections = state.connections.all_connections().await?;
-    let ping = br#"{"type":"ping"}"#;
-    let accepted = post_to_all(state.connections.as_ref(), state.gateway.as_ref(), &connections, ping).await;
-    Ok(accepted.into_iter().filter(|posted| *posted == Posted::Accepted).count())
+    let shards = registry_shard(state.users.highest_id().await?) + 1;
+    state.delivery.schedule_keepalive(shards).await
 }
 
 /// Connect-time prompts (spec 6.4).

@@ -851,6 +851,11 @@ impl UserStore for DynamoUserStore {
         Err(AppError::internal("dynamodb: the user's role kept changing during a status change"))
     }
 
+    async fn highest_id(&self) -> AppResult<i64> {
+        let counter = self.get_item("COUNTER#user".to_owned()).await?;
+        Ok(counter.and_then(|c| get_n(&c, "n")).unwrap_or(0))
+    }
+
     async fn delete(&self, user: &User) -> AppResult<bool> {
         for _ in 0..STALE_READ_ATTEMPTS {
             let row = Delete::builder()

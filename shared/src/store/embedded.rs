@@ -360,6 +360,16 @@ impl UserStore for EmbeddedUserStore {
             .await
     }
 
+    async fn highest_id(&self) -> AppResult<i64> {
+        self.db
+            .run(|db| {
+                let txn = db.begin_read().map_err(db_error)?;
+                let counters = txn.open_table(COUNTERS).map_err(db_error)?;
+                Ok(counters.get("user").map_err(db_error)?.map_or(0, |n| n.value() as i64))
+            })
+            .await
+    }
+
     async fn delete(&self, user: &User) -> AppResult<bool> {
         let id = user.id as u64;
         self.db

@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 
 use super::embedded::{db_error, from_json, next_id, EmbeddedDb};
 use super::embedded_tables::{DEAD, JOBS};
-use super::{FanoutJob, FanoutQueue};
+use super::{FanoutQueue, QueueJob};
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult};
 
@@ -34,7 +34,7 @@ pub struct EmbeddedFanoutQueue {
     wake: Arc<Notify>,
 }
 
-fn to_json(job: &FanoutJob) -> AppResult<String> {
+fn to_json(job: &QueueJob) -> AppResult<String> {
     serde_json::to_string(job).map_err(AppError::internal)
 }
 
@@ -43,8 +43,8 @@ impl EmbeddedFanoutQueue {
         EmbeddedFanoutQueue { db, wake: Arc::new(Notify::new()) }
     }
 
-    /// Takes up to `max` visible jobs, hiding each for [`LEASE`].
-    pub async fn take(&self, max: usize) -> AppResult<Vec<(u64, FanoutJob)>> {
+    /// Takes up to `max` visible jobs, hiding each for [`LEASE`]: `(id, failed runs, job)`.
+    pub async fn take(&self, max: usize) -> AppResult<Vec<(u64, u32, QueueJob)>> {
         self.db
             .write(move |txn| {
                 let now = now_ms() as u64;
@@ -52,9 +52,9 @@ impl EmbeddedFanoutQueue {
                 let mut taken = Vec::new();
                 for entry in jobs.iter().map_err(db_error)? {
                     let (id, value) = entry.map_err(db_error)?;
-                    let (visible_from, json) = value.value();
+                    let (visible_from, failures, json) = value.value();
                     if visible_from <= now {
-                        taken.push((id.value(), json.to_owned()));
+                        taken.push((id.value(), failures, json.to_owned()));
                         if taken.len() == max {
                             break;
                         }
@@ -62,9 +62,9 @@ impl EmbeddedFanoutQueue {
                 }
                 let lease_end = now + LEASE.as_millis() as u64;
                 let mut out = Vec::with_capacity(taken.len());
-                for (id, json) in taken {
-                    jobs.insert(id, (lease_end, json.as_str())).map_err(db_error)?;
-                    out.push((id, from_json(&json)?));
+                for (id, failures, json) in taken {
+                    jobs.insert(id, (lease_end, failures, json.as_str())).map_err(db_error)?;
+                    out.push((id, failures, from_json(&json)?));
                 }
                 Ok(out)
             })
@@ -77,11 +77,11 @@ impl EmbeddedFanoutQueue {
     }
 
     /// The job failed: run it again after a backoff, or dead-letter it after [`MAX_ATTEMPTS`].
-    pub async fn fail(&self, id: u64, mut job: FanoutJob) -> AppResult<()> {
-        job.attempt += 1;
-        let json = to_json(&job)?;
-        let dead = job.attempt >= MAX_ATTEMPTS;
-        let backoff = 200u64 << job.attempt.min(8);
+    pub async fn fail(&self, id: u64, failures: u32, job: &QueueJob) -> AppResult<()> {
+        let failures = failures + 1;
+        let json = to_json(job)?;
+        let dead = failures >= MAX_ATTEMPTS;
+        let backoff = 200u64 << failures.min(8);
         self.db
             .write(move |txn| {
                 let mut jobs = txn.open_table(JOBS).map_err(db_error)?;
@@ -89,13 +89,13 @@ impl EmbeddedFanoutQueue {
                 if dead {
                     txn.open_table(DEAD).map_err(db_error)?.insert(id, json.as_str()).map_err(db_error)?;
                 } else {
-                    jobs.insert(id, (now_ms() as u64 + backoff, json.as_str())).map_err(db_error)?;
+                    jobs.insert(id, (now_ms() as u64 + backoff, failures, json.as_str())).map_err(db_error)?;
                 }
                 Ok(())
             })
             .await?;
         if dead {
-            tracing::error!(job = id, message = %job.message, recipients = job.recipients.len(), "fan-out job dead-lettered");
+            tracing::error!(job = id, ?job, "fan-out job dead-lettered");
         }
         Ok(())
     }
@@ -116,7 +116,7 @@ impl EmbeddedFanoutQueue {
     /// event source mapping is in AWS.
     pub async fn work<F, Fut>(self, handler: F)
     where
-        F: Fn(FanoutJob) -> Fut,
+        F: Fn(QueueJob) -> Fut,
         Fut: Future<Output = AppResult<()>>,
     {
         loop {
@@ -131,16 +131,16 @@ impl EmbeddedFanoutQueue {
                 let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
                 continue;
             }
-            let runs = jobs.into_iter().map(|(id, job)| {
+            let runs = jobs.into_iter().map(|(id, failures, job)| {
                 let run = handler(job.clone());
-                async move { (id, job, run.await) }
+                async move { (id, failures, job, run.await) }
             });
-            for (id, job, outcome) in join_all(runs).await {
+            for (id, failures, job, outcome) in join_all(runs).await {
                 let settled = match outcome {
                     Ok(()) => self.ack(id).await,
                     Err(e) => {
-                        tracing::warn!(job = id, attempt = job.attempt, error = %e, "fan-out job failed; retrying later");
-                        self.fail(id, job).await
+                        tracing::warn!(job = id, failures, error = %e, "fan-out job failed; retrying later");
+                        self.fail(id, failures, &job).await
                     }
                 };
                 if let Err(e) = settled {
@@ -154,7 +154,7 @@ impl EmbeddedFanoutQueue {
 
 #[async_trait]
 impl FanoutQueue for EmbeddedFanoutQueue {
-    async fn enqueue(&self, jobs: &[FanoutJob], delay_secs: u32) -> AppResult<()> {
+    async fn enqueue(&self, jobs: &[QueueJob], delay_secs: u32) -> AppResult<()> {
         let visible_from = now_ms() as u64 + u64::from(delay_secs) * 1000;
         let jsons = jobs.iter().map(to_json).collect::<AppResult<Vec<_>>>()?;
         self.db
@@ -162,7 +162,7 @@ impl FanoutQueue for EmbeddedFanoutQueue {
                 let mut table = txn.open_table(JOBS).map_err(db_error)?;
                 for json in &jsons {
                     let id = next_id(txn, "fanout_job")?;
-                    table.insert(id, (visible_from, json.as_str())).map_err(db_error)?;
+                    table.insert(id, (visible_from, 0, json.as_str())).map_err(db_error)?;
                 }
                 Ok(())
             })

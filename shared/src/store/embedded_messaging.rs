@@ -8,7 +8,9 @@ use redb::{ReadableDatabase, ReadableTable};
 
 use super::embedded::{db_error, from_json, EmbeddedDb, EmbeddedSessionCache};
 use super::embedded_tables::{SENT, STRANGER_CLAIMS};
-use super::{Connection, ConnectionRegistry, MessageLog, SentMessage, SessionCache, SENT_LOG_RETENTION_SECS};
+use super::{
+    registry_shard, Connection, ConnectionRegistry, MessageLog, SentMessage, SessionCache, SENT_LOG_RETENTION_SECS,
+};
 use crate::clock::{now_ms, now_secs};
 use crate::error::{AppError, AppResult};
 use crate::jwt::token_digest;
@@ -69,8 +71,8 @@ impl ConnectionRegistry for EmbeddedConnectionRegistry {
         Ok(current)
     }
 
-    async fn all_connections(&self) -> AppResult<Vec<Connection>> {
-        Ok(self.live())
+    async fn shard_connections(&self, shard: i64) -> AppResult<Vec<Connection>> {
+        Ok(self.live().into_iter().filter(|c| registry_shard(c.user_id) == shard).collect())
     }
 
     async fn unregister_user(&self, user_id: i64) -> AppResult<usize> {

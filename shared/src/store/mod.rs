@@ -133,6 +133,9 @@ pub trait UserStore: Send + Sync {
     /// Deletes the user row with its username reservation and (if still its own) device binding,
     /// all or nothing; `false` when it was already gone.
     async fn delete(&self, user: &User) -> AppResult<bool>;
+    /// At least the highest user id ever given out (0 before the first user): where the
+    /// keepalive's shards end.
+    async fn highest_id(&self) -> AppResult<i64>;
 }
 
 /// The admins of the management API (spec 7.1), kept apart from chat users.
@@ -267,17 +270,30 @@ pub struct FanoutJob {
     /// The [`StoredMessage`] key.
     pub message: String,
     pub recipients: Vec<i64>,
-    /// How many times this delivery was handed back for a retry.
-    #[serde(default)]
-    pub attempt: u32,
+}
+
+/// Keepalive pings for the connection registry's shards `from..to` (see [`registry_shard`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeepaliveJob {
+    pub from: i64,
+    pub to: i64,
+}
+
+/// A unit of work of the fan-out queue.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum QueueJob {
+    Deliver(FanoutJob),
+    Keepalive(KeepaliveJob),
 }
 
 /// The durable queue of fan-out work (SQS in AWS, the embedded store in chat-local): what a
-/// request could not deliver itself continues from here, at-least-once.
+/// request could not deliver itself continues from here, at-least-once; the keepalive's pages
+/// too.
 #[async_trait]
 pub trait FanoutQueue: Send + Sync {
     /// Queues every job durably, visible after `delay_secs` (at most 900); `Ok` only when all are.
-    async fn enqueue(&self, jobs: &[FanoutJob], delay_secs: u32) -> AppResult<()>;
+    async fn enqueue(&self, jobs: &[QueueJob], delay_secs: u32) -> AppResult<()>;
 }
 
 /// A registered WebSocket connection (spec 6.3.2).
@@ -294,6 +310,15 @@ pub struct Connection {
 /// API Gateway closes every WebSocket after 2 hours; a registration never outlives that.
 pub const CONNECTION_TTL_SECS: u64 = 2 * 60 * 60;
 
+/// Users per shard of the connection registry's keepalive lists: the most users one list key
+/// serves (so its load does not grow with the user base) and one keepalive job's work.
+pub const USERS_PER_REGISTRY_SHARD: i64 = 1000;
+
+/// The registry shard of a user's connections: users `1000 n … 1000 n + 999` share shard `n`.
+pub fn registry_shard(user_id: i64) -> i64 {
+    user_id.max(0) / USERS_PER_REGISTRY_SHARD
+}
+
 /// Who is connected where (Redis in AWS): user → connections, connection → user.
 #[async_trait]
 pub trait ConnectionRegistry: Send + Sync {
@@ -304,8 +329,9 @@ pub trait ConnectionRegistry: Send + Sync {
     /// The live connections of `user_ids` that authenticated with their user's current token,
     /// read in one round trip however many users are asked for.
     async fn current_connections(&self, user_ids: &[i64]) -> AppResult<Vec<Connection>>;
-    /// Every live registered connection (the keepalive's list).
-    async fn all_connections(&self) -> AppResult<Vec<Connection>>;
+    /// The live connections of the users of registry shard `shard` (one keepalive job's list),
+    /// forgetting expired ones on the way.
+    async fn shard_connections(&self, shard: i64) -> AppResult<Vec<Connection>>;
     /// Removes every connection of the user; returns how many there were.
     async fn unregister_user(&self, user_id: i64) -> AppResult<usize>;
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::{token_key, Connection, ConnectionRegistry, SessionCache};
+use super::{registry_shard, token_key, Connection, ConnectionRegistry, SessionCache};
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult};
 use crate::jwt::token_digest;
@@ -116,8 +116,9 @@ impl SessionCache for RedisSessionCache {
 
 /// Connection registry keys: `ws:conn:<id>` (the connection, for `$disconnect`'s reverse lookup),
 /// `ws:user:<user id>` (hash: connection id → `<expiry ms>|<connection>`, one key per user so a
-/// fan-out reads each recipient with one command) and `ws:all` (sorted set by expiry, for the
-/// keepalive). Each entry carries its own expiry because hash fields cannot expire.
+/// fan-out reads each recipient with one command) and `ws:shard:<n>` (sorted set by expiry of the
+/// connections of users `1000 n … 1000 n + 999`: one keepalive job's list; no key is touched by
+/// every connect). Each entry carries its own expiry because hash fields cannot expire.
 fn conn_key(id: &str) -> String {
     format!("ws:conn:{id}")
 }
@@ -126,7 +127,9 @@ fn user_conns_key(user_id: i64) -> String {
     format!("ws:user:{user_id}")
 }
 
-const ALL_CONNS: &str = "ws:all";
+fn shard_key(shard: i64) -> String {
+    format!("ws:shard:{shard}")
+}
 
 fn live_entries(entries: HashMap<String, String>, now: i64) -> (Vec<Connection>, Vec<String>) {
     let (mut live, mut expired) = (Vec::new(), Vec::new());
@@ -158,7 +161,7 @@ impl ConnectionRegistry for RedisSessionCache {
             .ignore()
             .expire(&user_key, ttl_secs as i64)
             .ignore()
-            .zadd(ALL_CONNS, &conn.id, expires)
+            .zadd(shard_key(registry_shard(conn.user_id)), &conn.id, expires)
             .ignore()
             .query_async(&mut redis)
             .await
@@ -176,13 +179,18 @@ impl ConnectionRegistry for RedisSessionCache {
             .get(conn_key(connection_id))
             .del(conn_key(connection_id))
             .ignore()
-            .zrem(ALL_CONNS, connection_id)
-            .ignore()
             .query_async(&mut redis)
             .await
             .map_err(|e| self.failed(e))?;
         let Some(conn) = json.and_then(|j| serde_json::from_str::<Connection>(&j).ok()) else { return Ok(None) };
-        redis.hdel::<_, _, ()>(user_conns_key(conn.user_id), connection_id).await.map_err(|e| self.failed(e))?;
+        redis::pipe()
+            .hdel(user_conns_key(conn.user_id), connection_id)
+            .ignore()
+            .zrem(shard_key(registry_shard(conn.user_id)), connection_id)
+            .ignore()
+            .query_async::<()>(&mut redis)
+            .await
+            .map_err(|e| self.failed(e))?;
         Ok(Some(conn))
     }
 
@@ -210,12 +218,13 @@ impl ConnectionRegistry for RedisSessionCache {
         Ok(current)
     }
 
-    async fn all_connections(&self) -> AppResult<Vec<Connection>> {
+    async fn shard_connections(&self, shard: i64) -> AppResult<Vec<Connection>> {
         let mut redis = self.conn();
         let now = now_ms();
+        let key = shard_key(shard);
         let (ids,): (Vec<String>,) = redis::pipe()
-            .zrangebyscore(ALL_CONNS, now, "+inf")
-            .zrembyscore(ALL_CONNS, "-inf", now)
+            .zrangebyscore(&key, now, "+inf")
+            .zrembyscore(&key, "-inf", now)
             .ignore()
             .query_async(&mut redis)
             .await
@@ -238,7 +247,7 @@ impl ConnectionRegistry for RedisSessionCache {
         let mut pipe = redis::pipe();
         pipe.del(&user_key).ignore();
         for id in &ids {
-            pipe.del(conn_key(id)).ignore().zrem(ALL_CONNS, id).ignore();
+            pipe.del(conn_key(id)).ignore().zrem(shard_key(registry_shard(user_id)), id).ignore();
         }
         pipe.query_async::<()>(&mut redis).await.map_err(|e| self.failed(e))?;
         Ok(ids.len())

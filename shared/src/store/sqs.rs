@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
 
-use super::{FanoutJob, FanoutQueue};
+use super::{FanoutQueue, QueueJob};
 use crate::error::{AppError, AppResult};
 
 /// SendMessageBatch's limit.
@@ -101,7 +101,7 @@ impl SqsFanoutQueue {
 
 #[async_trait]
 impl FanoutQueue for SqsFanoutQueue {
-    async fn enqueue(&self, jobs: &[FanoutJob], delay_secs: u32) -> AppResult<()> {
+    async fn enqueue(&self, jobs: &[QueueJob], delay_secs: u32) -> AppResult<()> {
         for chunk in jobs.chunks(SEND_BATCH) {
             let mut entries = chunk
                 .iter()
