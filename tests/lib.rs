@@ -255,6 +255,7 @@ impl Backend {
             post_connect_function: None,
             managers_table: Some(managers_table),
             fanout_queue_url: Some(create_fanout_queue(admin_endpoint).await.0),
+            id_block_size: 1,
         };
         let state = Arc::new(AppState::aws(config, &stores, Some(endpoint)).await.expect("aws state"));
         Backend {
@@ -717,6 +718,17 @@ pub struct FaultyProxy {
     /// This many DynamoDB BatchWriteItem requests are answered "all unprocessed" by the proxy.
     unprocessed: Arc<std::sync::atomic::AtomicUsize>,
     hole: Arc<BlackHole>,
+    /// Requests carrying the word are answered 500 by the proxy, this many times.
+    failing: Arc<Mutex<Option<(String, usize)>>>,
+}
+
+/// The faults a proxied connection may meet.
+struct Faults {
+    unprocessed: Arc<std::sync::atomic::AtomicUsize>,
+    hole: Arc<BlackHole>,
+    /// When the connection was made (black-hole epoch, during an outage?).
+    born: (usize, bool),
+    failing: Arc<Mutex<Option<(String, usize)>>>,
 }
 
 /// A network that swallows traffic without a word (no reset, no close), as after a failover or a
@@ -747,6 +759,8 @@ impl FaultyProxy {
             (armed.clone(), down.clone(), lose_response.clone(), unprocessed.clone());
         let hole = Arc::new(BlackHole::default());
         let hole2 = hole.clone();
+        let failing: Arc<Mutex<Option<(String, usize)>>> = Arc::default();
+        let failing2 = failing.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 if down2.load(Ordering::SeqCst) {
@@ -756,10 +770,18 @@ impl FaultyProxy {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)) else { continue };
                 let (armed, down, lose) = (armed2.clone(), down2.clone(), lose2.clone());
                 let born = (hole2.epoch.load(Ordering::SeqCst), hole2.active.load(Ordering::SeqCst));
-                pump(client, server, armed, down, lose, unprocessed2.clone(), (hole2.clone(), born));
+                let faults =
+                    Faults { unprocessed: unprocessed2.clone(), hole: hole2.clone(), born, failing: failing2.clone() };
+                pump(client, server, armed, down, lose, faults);
             }
         });
-        FaultyProxy { port, armed, down, lose_response, unprocessed, hole }
+        FaultyProxy { port, armed, down, lose_response, unprocessed, hole, failing }
+    }
+
+    /// The next `times` requests carrying `trip_word` get a 500 from the proxy (never reaching
+    /// the server), as from a service failing for a while.
+    pub fn fail_requests(&self, trip_word: &str, times: usize) {
+        *self.failing.lock().expect("lock") = Some((trip_word.to_ascii_lowercase(), times));
     }
 
     /// From now on traffic vanishes silently, on open and new connections alike.
@@ -814,9 +836,9 @@ fn pump(
     armed: Arc<Mutex<Option<String>>>,
     down: Arc<AtomicBool>,
     lose_response: Arc<Mutex<Option<String>>>,
-    unprocessed: Arc<std::sync::atomic::AtomicUsize>,
-    (hole, born): (Arc<BlackHole>, (usize, bool)),
+    faults: Faults,
 ) {
+    let Faults { unprocessed, hole, born, failing } = faults;
     let (Ok(mut client_r), Ok(mut server_w)) = (client.try_clone(), server.try_clone()) else { return };
     let hole2 = hole.clone();
     let Ok(mut client_answer) = client.try_clone() else { return };
@@ -835,6 +857,28 @@ fn pump(
             }
             let trip = armed.lock().expect("lock").clone();
             let chunk = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+            let fail_this = {
+                let mut failing = failing.lock().expect("lock");
+                match failing.as_mut() {
+                    Some((word, left)) if *left > 0 && chunk.contains(word.as_str()) => {
+                        *left -= 1;
+                        true
+                    }
+                    _ => false,
+                }
+            };
+            if fail_this {
+                let Some(_) = read_whole_request(&mut client_r, buf[..n].to_vec()) else { break };
+                let body = r#"{"__type":"InternalFailure","message":"injected by the test proxy"}"#;
+                let answer = format!(
+                    "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if client_answer.write_all(answer.as_bytes()).is_err() {
+                    break;
+                }
+                continue;
+            }
             if chunk.contains("dynamodb_20120810.batchwriteitem")
                 && unprocessed.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
             {
@@ -1028,9 +1072,54 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
     }
 }
 
-/// Captures this thread's logs until the guard drops (use with a current-thread runtime).
-pub fn capture_logs() -> (LogCapture, tracing::subscriber::DefaultGuard) {
+thread_local! {
+    /// Where this thread's log lines go while [`capture_logs`] is active.
+    static THREAD_CAPTURE: std::cell::RefCell<Option<LogCapture>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The process-wide subscriber's writer: this thread's capture, if any, else nowhere.
+#[derive(Clone, Copy)]
+struct ThreadCaptureWriter;
+
+impl Write for ThreadCaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        THREAD_CAPTURE.with(|c| c.borrow_mut().as_mut().map(|capture| capture.write(buf)).unwrap_or(Ok(buf.len())))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ThreadCaptureWriter {
+    type Writer = ThreadCaptureWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        *self
+    }
+}
+
+/// Stops capturing this thread's logs when dropped.
+pub struct CaptureGuard(());
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        THREAD_CAPTURE.with(|c| *c.borrow_mut() = None);
+    }
+}
+
+/// Captures this thread's logs until the guard drops (use with a current-thread runtime). One
+/// process-wide subscriber routes each line to its thread's capture: a per-thread subscriber
+/// would share tracing's global interest cache with threads that have none, and miss lines.
+pub fn capture_logs() -> (LogCapture, CaptureGuard) {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(ThreadCaptureWriter)
+            .with_ansi(false)
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
     let capture = LogCapture::default();
-    let subscriber = tracing_subscriber::fmt().with_writer(capture.clone()).with_ansi(false).finish();
-    (capture, tracing::subscriber::set_default(subscriber))
+    THREAD_CAPTURE.with(|c| *c.borrow_mut() = Some(capture.clone()));
+    (capture, CaptureGuard(()))
 }

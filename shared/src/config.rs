@@ -174,6 +174,8 @@ pub struct AwsStoreConfig {
     /// `FANOUT_QUEUE_URL`: the SQS queue of delivery work (spec 6.2 item 4); `None` where the
     /// queue is embedded (chat-local).
     pub fanout_queue_url: Option<String>,
+    /// `ID_BLOCK_SIZE`: ids an execution environment reserves per counter write (default 1).
+    pub id_block_size: i64,
 }
 
 impl AwsStoreConfig {
@@ -186,8 +188,14 @@ impl AwsStoreConfig {
             post_connect_function: Some(required_var("POST_CONNECT_FUNCTION")?),
             managers_table: optional_var("MANAGERS_TABLE"),
             fanout_queue_url: Some(required_var("FANOUT_QUEUE_URL")?),
+            id_block_size: id_block_size()?,
         })
     }
+}
+
+/// `ID_BLOCK_SIZE` (default 1: one counter write per id).
+pub fn id_block_size() -> AppResult<i64> {
+    Ok(seconds_var("ID_BLOCK_SIZE", 1)?.min(100_000) as i64)
 }
 
 /// A fresh random secret (hex of 32 random bytes) for development setups.

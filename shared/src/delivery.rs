@@ -23,7 +23,9 @@ use std::time::Duration;
 use crate::error::AppResult;
 use crate::message::single_chat_frame;
 use crate::push::{post_to_all, ConnectionGateway, Posted};
-use crate::store::{ConnectionRegistry, FanoutJob, FanoutQueue, KeepaliveJob, OfflineQueue, QueueJob, StoredMessage};
+use crate::store::{
+    ConnectionRegistry, FanoutJob, FanoutQueue, KeepaliveJob, OfflineQueue, QueueJob, StoreJob, StoredMessage,
+};
 
 /// Audiences up to this size are pushed inside the request (one Redis round trip and at most
 /// this many posts); bigger ones go to the fan-out queue at once.
@@ -65,7 +67,12 @@ impl Delivery {
         if recipients.is_empty() {
             return Ok(());
         }
-        self.offline.store(message).await?;
+        if let Err(e) = self.offline.store(message).await {
+            // The message travels in its job instead; the worker stores it, then delivers.
+            tracing::warn!(error = %e, "could not store a message; the fan-out queue takes it whole");
+            let job = StoreJob { message: message.clone(), recipients: recipients.to_vec() };
+            return self.fanout.enqueue(&[QueueJob::Store(job)], 0).await;
+        }
         self.deliver_stored(recipients, message).await
     }
 
@@ -94,6 +101,11 @@ impl Delivery {
     pub async fn run(&self, job: &QueueJob) -> AppResult<()> {
         match job {
             QueueJob::Deliver(job) => self.fan_out(job).await,
+            // Storing fails again: the queue retries the job later (no new job per failure).
+            QueueJob::Store(job) => {
+                self.offline.store(&job.message).await?;
+                self.deliver_stored(&job.recipients, &job.message).await
+            }
             QueueJob::Keepalive(range) if range.to - range.from > 1 => {
                 let shards = (range.from..range.to).map(|shard| KeepaliveJob { from: shard, to: shard + 1 });
                 self.fanout.enqueue(&shards.map(QueueJob::Keepalive).collect::<Vec<_>>(), 0).await
@@ -133,9 +145,16 @@ impl Delivery {
     }
 
     /// Posts the frame to every current connection of the recipients; those no connection
-    /// accepted it from get it in their offline queue.
+    /// accepted it from get it in their offline queue. Without the registry (Redis failing)
+    /// nobody can be pushed to, so everyone gets it offline: the queue needs DynamoDB only.
     async fn push_or_queue(&self, message: &StoredMessage, recipients: &[i64]) -> AppResult<()> {
-        let connections = self.connections.current_connections(recipients).await?;
+        let connections = match self.connections.current_connections(recipients).await {
+            Ok(connections) => connections,
+            Err(e) => {
+                tracing::warn!(error = %e, recipients = recipients.len(), "no connection registry; queuing offline");
+                Vec::new()
+            }
+        };
         let frame = single_chat_frame(&message.message);
         let posted = post_to_all(self.connections.as_ref(), self.gateway.as_ref(), &connections, &frame).await;
         let reached: HashSet<i64> =

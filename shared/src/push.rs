@@ -26,8 +26,8 @@ pub enum Posted {
     Accepted,
     /// The connection is gone (and is unregistered by [`post_one`]).
     Gone,
-    /// The gateway refuses this frame for good (payload too large, bad request): posting it
-    /// again can never succeed, though the connection may be fine (spec 6.7 poison items).
+    /// The gateway refuses this frame for good (payload too large): posting it again can never
+    /// succeed, though the connection may be fine (spec 6.7 poison items).
     Refused,
     /// Anything else (throttling, 5xx, timeout): not delivered this time (spec 6.2 item 4).
     Failed,
@@ -109,12 +109,11 @@ impl ConnectionGateway for ManagementApi {
     }
 }
 
-/// A refusal that no retry can change: the frame is too large, or the request is malformed.
+/// A refusal that no retry can change because of the frame itself: it is too large. (Other
+/// refusals, a 400 included, may come from the connection or the gateway and pass later.)
 fn is_permanent_refusal(e: &SdkError<PostToConnectionError, HttpResponse>) -> bool {
-    if matches!(e.as_service_error(), Some(PostToConnectionError::PayloadTooLargeException(_))) {
-        return true;
-    }
-    e.raw_response().is_some_and(|r| matches!(r.status().as_u16(), 400 | 413))
+    matches!(e.as_service_error(), Some(PostToConnectionError::PayloadTooLargeException(_)))
+        || e.raw_response().is_some_and(|r| r.status().as_u16() == 413)
 }
 
 /// Hands the post-connect step to its own function with an asynchronous (`Event`) invoke; the

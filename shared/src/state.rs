@@ -108,6 +108,7 @@ impl AppState {
         fanout: Arc<dyn FanoutQueue>,
     ) -> AppResult<AppState> {
         let client = dynamo::client_from(shared, endpoint);
+        let ids = stores.id_block_size;
         let offline: Arc<dyn OfflineQueue> = Arc::new(DynamoOfflineQueue::new(client.clone(), &stores.social_table));
         let sessions = Arc::new(RedisSessionCache::connect(&stores.redis_url)?);
         let connections: Arc<dyn ConnectionRegistry> = sessions.clone();
@@ -125,10 +126,10 @@ impl AppState {
         };
         Ok(AppState {
             config,
-            users: Arc::new(DynamoUserStore::new(client.clone(), &stores.users_table)),
+            users: Arc::new(DynamoUserStore::new(client.clone(), &stores.users_table).with_id_blocks(ids)),
             sessions,
-            social: Arc::new(DynamoSocialStore::new(client.clone(), &stores.social_table)),
-            groups: Arc::new(DynamoGroupStore::new(client.clone(), &stores.social_table)),
+            social: Arc::new(DynamoSocialStore::new(client.clone(), &stores.social_table).with_id_blocks(ids)),
+            groups: Arc::new(DynamoGroupStore::new(client.clone(), &stores.social_table).with_id_blocks(ids)),
             messages: Arc::new(DynamoMessageLog::new(client, &stores.social_table)),
             delivery: Arc::new(Delivery::new(connections.clone(), gateway.clone(), offline.clone(), fanout)),
             offline,

@@ -86,7 +86,7 @@ async fn main() {
                     b.state.delivery.run(&job).await.expect("split");
                     ("range", (range.to - range.from) as usize)
                 }
-                QueueJob::Deliver(_) => unreachable!("no messages in this benchmark"),
+                QueueJob::Deliver(_) | QueueJob::Store(_) => unreachable!("no messages in this benchmark"),
             };
             invocations.push((kind, work, started.elapsed()));
             queue.delete(&record.receipt_handle).await.expect("delete");

@@ -161,3 +161,48 @@ on_every_backend!(
     concurrent_registrations_of_one_username_create_one_account,
     concurrent_visitor_registrations_of_one_device_create_one_user,
 );
+
+/// Ids come from blocks reserved with one counter write each (`ID_BLOCK_SIZE`), not from one
+/// counter write per insert: 25 users created concurrently with blocks of 10 write the counter
+/// 3 times; their ids are unique and the counter covers them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_come_from_blocks_with_one_counter_write_each() {
+    use chat_shared::model::{DeviceStats, NewUser};
+    use chat_shared::store::dynamo::DynamoUserStore;
+    use chat_shared::store::{Created, UserStore};
+    let moto = chat_tests::moto_endpoint();
+    let proxy = chat_tests::CountingProxy::start(chat_tests::endpoint_port(&moto));
+    let table = chat_tests::unique_table();
+    let admin = chat_shared::store::dynamo::client(Some(&moto)).await;
+    DynamoUserStore::new(admin, &table).create_table_if_missing().await.expect("table");
+    let client = chat_shared::store::dynamo::client(Some(&proxy.endpoint())).await;
+    let store = DynamoUserStore::new(client, &table).with_id_blocks(10);
+    let new_user = |i: usize| NewUser {
+        username: format!("block{i:03}"),
+        password: "x".into(),
+        role: chat_shared::model::Role::User,
+        avatar: String::new(),
+        devicefingeruuid: String::new(),
+        stats: DeviceStats::default(),
+        now: 1,
+        logged_in: false,
+    };
+    let mut ids = Vec::new();
+    // Sequential: concurrent misses may each reserve a block (gaps, never duplicates).
+    for i in 0..25 {
+        let Created::Created(user) = store.create(new_user(i), None).await.expect("create") else { panic!("created") };
+        ids.push(user.id);
+    }
+    let counter_writes = proxy.counts().get("DynamoDB_20120810.UpdateItem").copied().unwrap_or(0);
+    assert_eq!(counter_writes, 3, "one counter write per block of 10");
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), 25, "unique ids");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "increasing within and across this environment's blocks");
+    assert!(store.highest_id().await.expect("highest") >= *ids.last().expect("ids"), "the counter covers every id");
+    // Another environment's block never overlaps.
+    let other = DynamoUserStore::new(chat_shared::store::dynamo::client(Some(&moto)).await, &table).with_id_blocks(10);
+    let Created::Created(next) = other.create(new_user(99), None).await.expect("create") else { panic!("created") };
+    assert!(next.id > 30, "a fresh block after the three reserved: {}", next.id);
+}

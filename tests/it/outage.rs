@@ -139,3 +139,27 @@ async fn a_silently_dropped_redis_connection_is_replaced() {
     proxy.end_black_hole();
     assert_eq!(probe().await, before, "the very next request after the outage succeeds");
 }
+
+/// A stranger's first message whose delivery cannot be handed over (offline writes throttled,
+/// SQS failing) answers 500 and is taken back whole: the retry is judged as the first attempt
+/// was, not refused as a second message before friendship.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_send_does_not_use_up_a_strangers_one_message() {
+    let moto = moto_endpoint();
+    let proxy = FaultyProxy::start(endpoint_port(&moto));
+    let b = Backend::aws(RedisServer::start(), &proxy.endpoint(), &moto).await;
+    let (alice, bob) = (b.register("stranger01").await, b.register("stranger02").await);
+    let send = |text: &str| json!({"sendto_id": bob.id, "chatType": "single", "type": "text", "data": text});
+    // Bob is offline: his queue reference is written with BatchWriteItem (5 attempts), then the
+    // fan-out queue is the fallback (3 attempts by the SDK).
+    proxy.leave_batch_writes_unprocessed(5);
+    proxy.fail_requests("AmazonSQS.SendMessageBatch", 3);
+    let failed = b.call_as("POST", "/api/chat/socket/sendmessage", &alice, send("first try")).await;
+    assert_eq!(failed, internal_error());
+    assert!(b.queued(bob.id).await.is_empty(), "nothing acknowledged, nothing queued");
+    let retried = b.call_as("POST", "/api/chat/socket/sendmessage", &alice, send("second try")).await;
+    assert_eq!(retried.0, 200, "the retry is the first message: {retried:?}");
+    assert_eq!(b.queued(bob.id).await.len(), 1);
+    let another = b.call_as("POST", "/api/chat/socket/sendmessage", &alice, send("one more")).await;
+    assert_eq!(another, chat_tests::fail("在成为好友之前，对方只允许向他发一条消息"), "the claim holds");
+}

@@ -140,6 +140,7 @@ async fn build_state(args: &Args, websocket_endpoint: &str) -> AppResult<(AppSta
         post_connect_function: None,
         managers_table: Some(table(&args.managers_table, "MANAGERS_TABLE", "chat-managers")),
         fanout_queue_url: None,
+        id_block_size: chat_shared::config::id_block_size()?,
     };
     let managers_table = stores.managers_table.clone().unwrap_or_default();
     // The fan-out queue stays on this machine, in the data dir, worked by this process.

@@ -85,7 +85,13 @@ pub fn send_count(userset: &str, role: Role) -> u8 {
 }
 
 /// The stranger and visitor limits (spec 6.6); `their_row` is the recipient's row for me.
-async fn check_send_limits(state: &AppState, me: &User, recipient: &User, their_row: Option<&Friend>) -> AppResult<()> {
+/// `Ok(true)` when passing them took the one stranger claim.
+async fn check_send_limits(
+    state: &AppState,
+    me: &User,
+    recipient: &User,
+    their_row: Option<&Friend>,
+) -> AppResult<bool> {
     let visitor = me.role == Role::Visitor;
     if let Some(row) = their_row {
         if row.isblack != 0 {
@@ -103,14 +109,15 @@ async fn check_send_limits(state: &AppState, me: &User, recipient: &User, their_
             }));
         }
         // In their contacts: no limit.
-        return Ok(());
+        return Ok(false);
     }
     match send_count(&recipient.userset, me.role) {
         0 if visitor => Err(AppError::Fail("你们不是好友关系，对方设置成：先登录才能发消息")),
         0 => Err(AppError::Fail("对方设置成：需要您先成为他的好友才能发消息")),
         // One atomic claim, so parallel first messages cannot all pass a check-then-send.
-        1 if !state.messages.claim_stranger_message(me.id, recipient.id).await? => Err(ONE_MESSAGE_BEFORE_FRIENDS),
-        _ => Ok(()),
+        1 if state.messages.claim_stranger_message(me.id, recipient.id).await? => Ok(true),
+        1 => Err(ONE_MESSAGE_BEFORE_FRIENDS),
+        _ => Ok(false),
     }
 }
 
@@ -185,8 +192,8 @@ async fn send_to_user(state: &AppState, me: &Caller, out: Outgoing) -> AppResult
     });
     check_frame(&message)?;
     // Last of the checks: the stranger limit's claim is a write.
-    check_send_limits(state, me, &recipient, their_row.as_ref()).await?;
-    log_and_deliver(state, me.id, &message, &[recipient.id]).await?;
+    let claimed = check_send_limits(state, me, &recipient, their_row.as_ref()).await?;
+    log_and_deliver(state, me.id, &message, &[recipient.id], claimed).await?;
     Ok(message)
 }
 
@@ -223,15 +230,22 @@ async fn send_to_group(state: &AppState, me: &Caller, out: Outgoing) -> AppResul
     fit_frame(&mut message);
     check_frame(&message)?;
     let recipients: Vec<i64> = members.iter().map(|m| m.user_id).filter(|&id| id != me.id).collect();
-    log_and_deliver(state, me.id, &message, &recipients).await?;
+    log_and_deliver(state, me.id, &message, &recipients, false).await?;
     Ok(message)
 }
 
 /// Persists, then delivers (spec 6.2 item 4): the log entry names the stored message, so a
 /// revoke finds the one copy every offline queue references. The answer is `ok` only once every
 /// recipient has the message pushed, queued offline or in the fan-out queue; otherwise the sender
-/// gets an error (and may send again: at-least-once).
-async fn log_and_deliver(state: &AppState, sender: i64, message: &Value, recipients: &[i64]) -> AppResult<()> {
+/// gets an error and the send is taken back (its log entry, and the stranger claim if it took
+/// one), so sending again is judged as this attempt was.
+async fn log_and_deliver(
+    state: &AppState,
+    sender: i64,
+    message: &Value,
+    recipients: &[i64],
+    claimed: bool,
+) -> AppResult<()> {
     let stored = StoredMessage::new(message.clone());
     let entry = SentMessage {
         id: message["id"].as_str().unwrap_or_default().to_owned(),
@@ -245,8 +259,16 @@ async fn log_and_deliver(state: &AppState, sender: i64, message: &Value, recipie
         stored: stored.key.clone(),
     };
     // The log entry and the stored message are independent writes: one round trip for both.
-    tokio::try_join!(state.messages.record(&entry), state.offline.store(&stored))?;
-    state.delivery.deliver_stored(recipients, &stored).await
+    let delivered = match tokio::try_join!(state.messages.record(&entry), state.offline.store(&stored)) {
+        Ok(_) => state.delivery.deliver_stored(recipients, &stored).await,
+        Err(e) => Err(e),
+    };
+    if delivered.is_err() {
+        if let Err(e) = state.messages.withdraw(&entry, claimed).await {
+            tracing::error!(error = %e, message = %entry.id, "could not take back a failed send");
+        }
+    }
+    delivered
 }
 
 /// `POST /api/chat/chatGetmessageOffLine`: my queue, oldest first, to my current connections;

@@ -12,6 +12,7 @@
 //! `id`, projecting `username_lc`) is the admin's list of all users, newest first.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -271,32 +272,35 @@ const TRANSACTION_ATTEMPTS: u32 = 4;
 /// transaction; a failed condition is returned at once (the caller decides what it means).
 pub(crate) async fn transact(client: &Client, items: Vec<TransactWriteItem>) -> TransactResult {
     let mut attempt = 1;
+    // The SDK's own retries of a request (a lost answer, a timeout) resend its token, and
+    // DynamoDB answers a repeated token with the first outcome instead of failing the retry on
+    // conditions the first commit made true. A request still in progress is asked again with the
+    // same token; only a conflict cancellation (nothing written) is retried with a new one.
+    // Emulators ignore tokens; adapters whose retry would misreport also read their own write back.
+    let mut token = uuid::Uuid::new_v4().to_string();
     loop {
-        // A token per attempt: the SDK's own retries of an attempt (a lost answer, a timeout)
-        // resend it, and DynamoDB answers a repeated token with the first outcome instead of
-        // failing the retry on conditions the first commit made true. A conflict retry below is
-        // a new attempt with a new token. Emulators ignore tokens; adapters whose retry would
-        // misreport also read their own write back.
-        let token = uuid::Uuid::new_v4().to_string();
         let result = client
             .transact_write_items()
             .set_transact_items(Some(items.clone()))
-            .client_request_token(token)
+            .client_request_token(&token)
             .send()
             .await;
-        let conflicted = match &result {
+        let (retry, same_token) = match &result {
             Err(e) => match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
                     let codes: Vec<_> = c.cancellation_reasons().iter().filter_map(|r| r.code()).collect();
-                    codes.contains(&"TransactionConflict") && !codes.contains(&"ConditionalCheckFailed")
+                    (codes.contains(&"TransactionConflict") && !codes.contains(&"ConditionalCheckFailed"), false)
                 }
-                Some(TransactWriteItemsError::TransactionInProgressException(_)) => true,
-                _ => false,
+                Some(TransactWriteItemsError::TransactionInProgressException(_)) => (true, true),
+                _ => (false, false),
             },
-            Ok(_) => false,
+            Ok(_) => (false, false),
         };
-        if !conflicted || attempt == TRANSACTION_ATTEMPTS {
+        if !retry || attempt == TRANSACTION_ATTEMPTS {
             return result;
+        }
+        if !same_token {
+            token = uuid::Uuid::new_v4().to_string();
         }
         tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt) + u64::from(rand::random::<u8>() % 20))).await;
         attempt += 1;
@@ -317,17 +321,66 @@ pub(crate) fn failed_conditions(
 
 /// Next value of the counter `COUNTER#<entity>` of a table keyed by `pk` only.
 pub(crate) async fn next_counter(client: &Client, table: &str, entity: &str) -> AppResult<i64> {
+    add_to_counter(client, table, entity, 1).await
+}
+
+/// Adds `amount` to the counter `COUNTER#<entity>` of a table keyed by `pk` only; its new value.
+async fn add_to_counter(client: &Client, table: &str, entity: &str, amount: i64) -> AppResult<i64> {
     let out = client
         .update_item()
         .table_name(table)
         .key("pk", s(format!("COUNTER#{entity}")))
         .update_expression("ADD n :one")
-        .expression_attribute_values(":one", n(1))
+        .expression_attribute_values(":one", n(amount))
         .return_values(ReturnValue::UpdatedNew)
         .send()
         .await
         .map_err(|e| dynamo_error("UpdateItem counter", e))?;
     out.attributes().and_then(|a| get_n(a, "n")).ok_or_else(|| AppError::internal("dynamodb: counter without n"))
+}
+
+/// Ids handed out from blocks: one counter write (`ADD size`) reserves `size` ids that this
+/// execution environment then hands out itself, so the counter item is written once per block
+/// instead of once per insert (a counter item takes about 1,000 writes a second). Ids stay unique
+/// and never reused, increasing within a block; a block's unused ids are lost when the
+/// environment ends.
+#[derive(Debug, Default)]
+pub struct IdBlocks {
+    size: i64,
+    /// Entity → the block's next id and its end (exclusive).
+    left: std::sync::Mutex<HashMap<String, (i64, i64)>>,
+}
+
+impl IdBlocks {
+    /// Blocks of `size` ids (1: one counter write per id).
+    pub fn new(size: i64) -> Arc<IdBlocks> {
+        Arc::new(IdBlocks { size: size.max(1), left: std::sync::Mutex::default() })
+    }
+
+    /// The first of `count` consecutive new ids of `entity`; `reserve(n)` adds `n` to the
+    /// counter and returns its new value.
+    pub(crate) async fn take<F, Fut>(&self, entity: &str, count: i64, reserve: F) -> AppResult<i64>
+    where
+        F: FnOnce(i64) -> Fut,
+        Fut: std::future::Future<Output = AppResult<i64>>,
+    {
+        {
+            let mut left = self.left.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((next, end)) = left.get_mut(entity) {
+                if *end - *next >= count {
+                    let first = *next;
+                    *next += count;
+                    return Ok(first);
+                }
+            }
+        }
+        let reserved = self.size.max(count);
+        let last = reserve(reserved).await?;
+        let first = last - reserved + 1;
+        let mut left = self.left.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        left.insert(entity.to_owned(), (first + count, last + 1));
+        Ok(first)
+    }
 }
 
 /// A strongly consistent read of the item `pk` of a table keyed by `pk` only.
@@ -359,11 +412,18 @@ pub(crate) fn put(table: &str, item: Item, condition: &str, values: Option<Item>
 pub struct DynamoUserStore {
     client: Client,
     table: String,
+    ids: Arc<IdBlocks>,
 }
 
 impl DynamoUserStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoUserStore { client, table: table.into() }
+        DynamoUserStore { client, table: table.into(), ids: IdBlocks::new(1) }
+    }
+
+    /// Ids from blocks of `size` (see [`IdBlocks`]).
+    pub fn with_id_blocks(mut self, size: i64) -> Self {
+        self.ids = IdBlocks::new(size);
+        self
     }
 
     /// Whether the stored row of `user.id` is this very user (same uuid): a read-back that
@@ -375,7 +435,7 @@ impl DynamoUserStore {
 
     /// Next value of a per-entity counter (ids are never reused).
     async fn next_id(&self, entity: &str) -> AppResult<i64> {
-        next_counter(&self.client, &self.table, entity).await
+        self.ids.take(entity, 1, |n| add_to_counter(&self.client, &self.table, entity, n)).await
     }
 
     async fn get_item(&self, pk: String) -> AppResult<Option<Item>> {

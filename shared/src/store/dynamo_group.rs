@@ -178,6 +178,12 @@ impl DynamoGroupStore {
         DynamoGroupStore { social: DynamoSocialStore::new(client.clone(), &table), client, table }
     }
 
+    /// Group and member-row ids from blocks of `size` (see [`super::dynamo::IdBlocks`]).
+    pub fn with_id_blocks(mut self, size: i64) -> Self {
+        self.social = self.social.with_id_blocks(size);
+        self
+    }
+
     /// One page of a partition (optionally only sort keys starting with `prefix`).
     async fn query_page(
         &self,

@@ -13,6 +13,7 @@
 //! all, so deleting a user (spec 7.7) never scans the table.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,7 +26,7 @@ use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 
 use super::dynamo::{
-    dynamo_error, enable_ttl, failed_conditions, get_n, get_s, n, put, s, transact, Item, TTL_ATTRIBUTE,
+    dynamo_error, enable_ttl, failed_conditions, get_n, get_s, n, put, s, transact, IdBlocks, Item, TTL_ATTRIBUTE,
 };
 use super::{
     Decided, FriendRemarks, MessageLog, OfflineQueue, QueuedMessage, SentMessage, SocialStore, StoredMessage,
@@ -105,11 +106,18 @@ fn tx_delete(table: &str, key: Item, condition: Option<(&str, Item)>) -> AppResu
 pub struct DynamoSocialStore {
     client: Client,
     table: String,
+    ids: Arc<IdBlocks>,
 }
 
 impl DynamoSocialStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoSocialStore { client, table: table.into() }
+        DynamoSocialStore { client, table: table.into(), ids: IdBlocks::new(1) }
+    }
+
+    /// Ids from blocks of `size` (see [`IdBlocks`]).
+    pub fn with_id_blocks(mut self, size: i64) -> Self {
+        self.ids = IdBlocks::new(size);
+        self
     }
 
     /// Creates the table (`pk` + `sk`, `uid-index`, TTL) when it does not exist (chat-local, tests).
@@ -182,6 +190,11 @@ impl DynamoSocialStore {
 
     /// Reserves `count` consecutive ids of a counter; returns the first.
     pub(super) async fn reserve_ids(&self, entity: &str, count: i64) -> AppResult<i64> {
+        self.ids.take(entity, count, |n| self.add_to_counter(entity, n)).await
+    }
+
+    /// Adds `amount` to the counter `COUNTER#<entity>`; its new value.
+    async fn add_to_counter(&self, entity: &str, count: i64) -> AppResult<i64> {
         let out = self
             .client
             .update_item()
@@ -193,9 +206,7 @@ impl DynamoSocialStore {
             .send()
             .await
             .map_err(|e| dynamo_error("UpdateItem counter", e))?;
-        let last =
-            out.attributes().and_then(|a| get_n(a, "n")).ok_or_else(|| AppError::internal("counter without n"))?;
-        Ok(last - count + 1)
+        out.attributes().and_then(|a| get_n(a, "n")).ok_or_else(|| AppError::internal("counter without n"))
     }
 
     /// A strongly consistent read of one item.
@@ -821,6 +832,14 @@ impl MessageLog for DynamoMessageLog {
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
             Err(e) => Err(dynamo_error("UpdateItem sent revoke", e)),
         }
+    }
+
+    async fn withdraw(&self, message: &SentMessage, claimed: bool) -> AppResult<()> {
+        let mut keys = vec![sent_key(message.sender, &message.chat_type, message.to_id, &message.id)];
+        if claimed {
+            keys.push(key(format!("SENT#{}#single#{}", message.sender, message.to_id), STRANGER_CLAIM.to_owned()));
+        }
+        self.store.batch_delete(keys).await
     }
 
     async fn forget_sender(&self, sender: i64) -> AppResult<()> {

@@ -1,8 +1,9 @@
 //! Embedded adapter of [`FanoutQueue`] for `chat-local`: jobs in the redb file, so work queued
 //! before a crash is done after the restart. It behaves as the SQS queue does for the Lambda
 //! functions: a taken job is hidden for a lease (the visibility timeout) and reappears if its
-//! worker dies; a failed job is retried with backoff and, after [`MAX_ATTEMPTS`], kept aside in
-//! a dead-letter table and logged.
+//! worker dies; a failed job is retried with backoff (1 s, doubling, at most 5 minutes: about
+//! 20 minutes in all) and, after [`MAX_ATTEMPTS`], kept aside in a dead-letter table and logged;
+//! dead-lettered jobs are tried again when chat-local starts (its redrive).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,7 +21,9 @@ use crate::clock::now_ms;
 use crate::error::{AppError, AppResult};
 
 /// Runs of one job before it is dead-lettered (the SQS queue's `maxReceiveCount`).
-pub const MAX_ATTEMPTS: u32 = 5;
+pub const MAX_ATTEMPTS: u32 = 10;
+/// The longest wait between two runs of a failing job.
+const MAX_BACKOFF_MS: u64 = 5 * 60 * 1000;
 /// How long a taken job stays hidden from other takers.
 const LEASE: Duration = Duration::from_secs(30);
 /// Jobs a worker runs at once.
@@ -45,6 +48,24 @@ impl EmbeddedFanoutQueue {
 
     /// Takes up to `max` visible jobs, hiding each for [`LEASE`]: `(id, failed runs, job)`.
     pub async fn take(&self, max: usize) -> AppResult<Vec<(u64, u32, QueueJob)>> {
+        // A read first: an idle worker writes (and syncs) nothing.
+        let any_visible = self
+            .db
+            .run(|db| {
+                let now = now_ms() as u64;
+                let txn = db.begin_read().map_err(db_error)?;
+                let jobs = txn.open_table(JOBS).map_err(db_error)?;
+                for entry in jobs.iter().map_err(db_error)? {
+                    if entry.map_err(db_error)?.1.value().0 <= now {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            })
+            .await?;
+        if !any_visible {
+            return Ok(Vec::new());
+        }
         self.db
             .write(move |txn| {
                 let now = now_ms() as u64;
@@ -81,7 +102,7 @@ impl EmbeddedFanoutQueue {
         let failures = failures + 1;
         let json = to_json(job)?;
         let dead = failures >= MAX_ATTEMPTS;
-        let backoff = 200u64 << failures.min(8);
+        let backoff = (1000u64 << failures.min(16)).min(MAX_BACKOFF_MS);
         self.db
             .write(move |txn| {
                 let mut jobs = txn.open_table(JOBS).map_err(db_error)?;
@@ -112,13 +133,42 @@ impl EmbeddedFanoutQueue {
             .await
     }
 
+    /// Puts every dead-lettered job back in the queue.
+    pub async fn redrive(&self) -> AppResult<usize> {
+        let moved = self
+            .db
+            .write(|txn| {
+                let mut dead = txn.open_table(DEAD).map_err(db_error)?;
+                let mut jobs = txn.open_table(JOBS).map_err(db_error)?;
+                let mut moved = Vec::new();
+                for entry in dead.iter().map_err(db_error)? {
+                    let (id, json) = entry.map_err(db_error)?;
+                    moved.push((id.value(), json.value().to_owned()));
+                }
+                for (id, json) in &moved {
+                    jobs.insert(*id, (0, 0, json.as_str())).map_err(db_error)?;
+                    dead.remove(*id).map_err(db_error)?;
+                }
+                Ok(moved.len())
+            })
+            .await?;
+        if moved > 0 {
+            tracing::warn!(jobs = moved, "dead-lettered fan-out jobs put back in the queue");
+        }
+        Ok(moved)
+    }
+
     /// Runs jobs with `handler` for as long as the process lives: the consumer that Lambda's SQS
-    /// event source mapping is in AWS.
+    /// event source mapping is in AWS. Dead-lettered jobs get another chance first. Each job runs
+    /// in a task of its own, so a panicking job counts as a failed one.
     pub async fn work<F, Fut>(self, handler: F)
     where
         F: Fn(QueueJob) -> Fut,
-        Fut: Future<Output = AppResult<()>>,
+        Fut: Future<Output = AppResult<()>> + Send + 'static,
     {
+        if let Err(e) = self.redrive().await {
+            tracing::error!(error = %e, "could not put dead-lettered fan-out jobs back");
+        }
         loop {
             let jobs = match self.take(BATCH).await {
                 Ok(jobs) => jobs,
@@ -132,8 +182,11 @@ impl EmbeddedFanoutQueue {
                 continue;
             }
             let runs = jobs.into_iter().map(|(id, failures, job)| {
-                let run = handler(job.clone());
-                async move { (id, failures, job, run.await) }
+                let run = tokio::spawn(handler(job.clone()));
+                async move {
+                    let outcome = run.await.unwrap_or_else(|e| Err(AppError::internal(format_args!("job task: {e}"))));
+                    (id, failures, job, outcome)
+                }
             });
             for (id, failures, job, outcome) in join_all(runs).await {
                 let settled = match outcome {

@@ -187,6 +187,20 @@ impl MessageLog for EmbeddedMessageLog {
         self.update(message, |entry| !std::mem::replace(&mut entry.revoked, true)).await
     }
 
+    async fn withdraw(&self, message: &SentMessage, claimed: bool) -> AppResult<()> {
+        let key = conversation(message.sender, &message.chat_type, message.to_id);
+        let id = message.id.clone();
+        self.db
+            .write(move |txn| {
+                txn.open_table(SENT).map_err(db_error)?.remove((key.as_str(), id.as_str())).map_err(db_error)?;
+                if claimed {
+                    txn.open_table(STRANGER_CLAIMS).map_err(db_error)?.remove(key.as_str()).map_err(db_error)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
     async fn forget_sender(&self, sender: i64) -> AppResult<()> {
         let prefix = format!("{sender}#");
         self.db

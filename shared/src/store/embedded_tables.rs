@@ -52,7 +52,7 @@ pub(super) const SENT: TableDefinition<(&str, &str), &str> = TableDefinition::ne
 pub(super) const STRANGER_CLAIMS: TableDefinition<&str, i64> = TableDefinition::new("stranger_claims");
 
 /// Fan-out job id → (visible from, Unix ms; runs that failed; job JSON).
-pub(super) const JOBS: TableDefinition<u64, (u64, u32, &str)> = TableDefinition::new("fanout_jobs");
+pub(super) const JOBS: TableDefinition<u64, (u64, u32, &str)> = TableDefinition::new("fanout_queue");
 
 /// Job id → job JSON: fan-out jobs that failed too often (the dead-letter queue).
 pub(super) const DEAD: TableDefinition<u64, &str> = TableDefinition::new("fanout_dead");

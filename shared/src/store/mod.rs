@@ -279,11 +279,20 @@ pub struct KeepaliveJob {
     pub to: i64,
 }
 
+/// A message that could not be stored in the request, carried by its job (a push frame is at
+/// most 120 KB, an SQS message 256 KB), with its recipients.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoreJob {
+    pub message: StoredMessage,
+    pub recipients: Vec<i64>,
+}
+
 /// A unit of work of the fan-out queue.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum QueueJob {
     Deliver(FanoutJob),
+    Store(StoreJob),
     Keepalive(KeepaliveJob),
 }
 
@@ -370,6 +379,9 @@ pub trait MessageLog: Send + Sync {
     async fn mark_revoked(&self, message: &SentMessage) -> AppResult<bool>;
     /// Deletes every entry `sender` sent.
     async fn forget_sender(&self, sender: i64) -> AppResult<()>;
+    /// Takes back a send that was never acknowledged: its entry and, if `claimed`, the stranger
+    /// claim it made, so the sender's retry is judged as the first attempt was.
+    async fn withdraw(&self, message: &SentMessage, claimed: bool) -> AppResult<()>;
 }
 
 /// A queue key that sorts by enqueue time: zero-padded milliseconds, a sequence number that keeps

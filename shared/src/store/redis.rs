@@ -19,10 +19,10 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n";
 
-/// The Redis adapter. Its connection is replaced after a timeout: a connection dropped without
-/// a word (an ElastiCache failover, a NAT idle timeout) would otherwise keep every request of the
-/// execution environment waiting out the response timeout, since a timeout is not an error the
-/// connection manager reconnects on.
+/// The Redis adapter. Its connection is replaced after a timeout or a connection failure: a
+/// connection dropped without a word (an ElastiCache failover, a NAT idle timeout) would
+/// otherwise keep every request of the execution environment waiting out the response timeout,
+/// since a timeout is not an error the connection manager reconnects on.
 #[derive(Clone)]
 pub struct RedisSessionCache {
     client: redis::Client,
@@ -57,10 +57,11 @@ impl RedisSessionCache {
         self.conn.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    /// Maps a Redis failure to the 500 envelope's error; after a timeout the connection is
-    /// replaced, so the next request dials anew instead of waiting on a dead socket.
+    /// Maps a Redis failure to the 500 envelope's error. After a timeout or a connection failure
+    /// the connection is replaced, so the next request dials anew instead of waiting on a dead
+    /// socket or a failed reconnection.
     fn failed(&self, e: redis::RedisError) -> AppError {
-        if e.is_timeout() {
+        if e.is_timeout() || e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
             match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
                 Ok(fresh) => *self.conn.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh,
                 Err(replace) => tracing::error!(error = %replace, "could not replace a timed-out Redis connection"),
