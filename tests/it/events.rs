@@ -308,11 +308,19 @@ fn every_function_has_a_route_an_event_and_a_template_entry() {
                     route.path
                 ),
                 "ANY" => {}
-                _ => assert!(
-                    template.contains(&format!("Path: {}\n", route.path)),
-                    "template.yaml lacks the route {}",
-                    route.path
-                ),
+                _ => {
+                    assert!(
+                        template.contains(&format!("Path: {}\n", route.path)),
+                        "template.yaml lacks the route {}",
+                        route.path
+                    );
+                    // Its own throttle on the HTTP API's stage.
+                    let throttle = format!(
+                        "        \"{} {}\":\n          ThrottlingRateLimit: !Ref Throttle",
+                        route.method, route.path
+                    );
+                    assert!(template.contains(&throttle), "template.yaml lacks the throttle of {}", route.path);
+                }
             }
         }
     }
