@@ -18,6 +18,12 @@ use crate::store::{SentMessage, StoredMessage};
 const REVOKE_WINDOW_MS: i64 = 5 * 60 * 1000;
 /// Offline messages read per page while flushing.
 const FLUSH_PAGE: usize = 100;
+/// Delivered offline messages are removed from the queue at least this often, so a flush cut
+/// short (the function's timeout) re-sends few of them next time.
+const FLUSH_REMOVE_EVERY: usize = 25;
+/// What one flush may take: the rest waits for the client's next pull (it pulls after every
+/// WebSocket open), well inside the function's 10 s.
+const FLUSH_BUDGET: std::time::Duration = std::time::Duration::from_secs(4);
 
 const ONE_MESSAGE_BEFORE_FRIENDS: AppError = AppError::Fail("在成为好友之前，对方只允许向他发一条消息");
 
@@ -276,8 +282,9 @@ async fn log_and_deliver(
 /// flush (at-least-once, never lost). An item the gateway refuses for good is dropped and logged
 /// (spec 6.7, N5), so it never blocks the items behind it.
 pub async fn flush_offline(state: &AppState, me: &Caller) -> AppResult<()> {
+    let started = std::time::Instant::now();
     let mut connections = state.connections.current_connections(&[me.user.id]).await?;
-    while !connections.is_empty() {
+    while !connections.is_empty() && started.elapsed() < FLUSH_BUDGET {
         let page = state.offline.peek(me.user.id, FLUSH_PAGE).await?;
         let full_page = page.len() == FLUSH_PAGE;
         let mut done = Vec::new();
@@ -304,6 +311,13 @@ pub async fn flush_offline(state: &AppState, me: &Caller) -> AppResult<()> {
                 break;
             }
             done.push(key);
+            if done.len() >= FLUSH_REMOVE_EVERY {
+                state.offline.remove(me.user.id, &std::mem::take(&mut done)).await?;
+            }
+            if started.elapsed() >= FLUSH_BUDGET {
+                connections.clear();
+                break;
+            }
         }
         state.offline.remove(me.user.id, &done).await?;
         if !full_page {
