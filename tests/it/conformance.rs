@@ -450,6 +450,40 @@ async fn created(b: &Backend, username: &str, role: Role, device: &str) -> User 
     }
 }
 
+/// More users than index shards: the admin list is one newest-first order across them (count,
+/// offsets), the search one ascending order; on DynamoDB the index keys spread over every shard.
+async fn lists_and_searches_merge_every_index_shard(kind: BackendKind) {
+    let b = Backend::new(kind).await;
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        ids.push(created(&b, &format!("spread{i:02}"), Role::User, "").await.id);
+    }
+    let newest_first: Vec<i64> = ids.iter().rev().copied().collect();
+    let page = b.state.users.list(Some("spread"), 0, 100).await.expect("list");
+    assert_eq!(page.count, 40);
+    assert_eq!(page.rows.iter().map(|u| u.id).collect::<Vec<_>>(), newest_first);
+    let middle = b.state.users.list(Some("spread"), 10, 5).await.expect("list");
+    assert_eq!(middle.rows.iter().map(|u| u.id).collect::<Vec<_>>(), newest_first[10..15].to_vec(), "offset paging");
+    let found = b.state.users.search("spread", 0, 20).await.expect("search");
+    assert_eq!(found.iter().map(|u| u.id).collect::<Vec<_>>(), ids[..20].to_vec(), "ascending ids");
+    if kind == BackendKind::DynamoRedis {
+        let client = chat_shared::store::dynamo::client(b.dynamodb_endpoint.as_deref()).await;
+        let table = b.table.as_deref().expect("users table");
+        for shard in 0..chat_shared::store::dynamo::INDEX_SHARDS {
+            let out = client
+                .query()
+                .table_name(table)
+                .index_name(chat_shared::store::dynamo::USERS_BY_ID_INDEX)
+                .key_condition_expression("listed = :l")
+                .expression_attribute_values(":l", aws_sdk_dynamodb::types::AttributeValue::S(format!("user#{shard}")))
+                .send()
+                .await
+                .expect("query");
+            assert!(out.count() >= 2, "shard {shard} holds its share of 40 users, not none");
+        }
+    }
+}
+
 async fn the_admin_list_edits_status_and_deletion(kind: BackendKind) {
     let b = Backend::new(kind).await;
     let users = &b.state.users;
@@ -594,4 +628,5 @@ on_every_backend!(
     groups_members_and_my_groups,
     big_groups_are_created_and_dissolved_whole,
     the_member_cap_holds_under_concurrency,
+    lists_and_searches_merge_every_index_shard,
 );

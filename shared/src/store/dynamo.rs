@@ -8,8 +8,11 @@
 //! * `DEVICE#<device id>` → `user_id`: the device's binding to its visitor account.
 //! * `COUNTER#<entity>` → `n`: atomic id counters.
 //!
-//! Every user row carries `listed = "user"`: the `users-by-id-index` (key `listed`, sorted by
-//! `id`, projecting `username_lc`) is the admin's list of all users, newest first.
+//! Every user row carries `listed = "user#<id mod 16>"`: the `users-by-id-index` (key `listed`,
+//! sorted by `id`, projecting `username_lc`) is the admin's list of all users, newest first.
+//! Searchable users also carry `directory = "user#<id mod 16>"` (`directory-index`). The keys are
+//! sharded so that inserts, which come in id order, spread over 16 index partitions instead of
+//! all landing on the last one; readers merge the 16 sorted streams back into one.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,14 +38,21 @@ use crate::model::{is_searchable, username_key, DeviceStats, NewUser, Role, User
 
 pub const UUID_INDEX: &str = "uuid-index";
 pub const DEVICE_INDEX: &str = "devicefingeruuid-index";
-/// Sparse index of searchable users (registered and enabled): key `directory`, sorted by `id`.
+/// Sparse index of searchable users (registered and enabled): key `directory` (sharded), sorted
+/// by `id`.
 pub const DIRECTORY_INDEX: &str = "directory-index";
-const DIRECTORY: &str = "user";
 /// Attributes the directory index carries, enough for a search hit.
 const DIRECTORY_PROJECTION: [&str; 6] = ["username", "username_lc", "avatar", "nickname", "uuid", "role"];
-/// Index of every user by id, for the admin list (spec 7.2): key `listed`, sorted by `id`.
+/// Index of every user by id, for the admin list (spec 7.2): key `listed` (sharded), sorted by `id`.
 pub const USERS_BY_ID_INDEX: &str = "users-by-id-index";
-const LISTED: &str = "user";
+/// Partition keys per index (`user#0` … `user#15`). Fixed for a table's life: changing it means
+/// re-keying every user row.
+pub const INDEX_SHARDS: i64 = 16;
+
+/// The `listed` / `directory` key of user `id`.
+fn index_shard_key(id: i64) -> String {
+    format!("user#{}", id.rem_euclid(INDEX_SHARDS))
+}
 /// Items a search reads per page.
 const SEARCH_PAGE: i32 = 500;
 /// TTL attribute of items that expire (offline messages, logs).
@@ -178,9 +188,9 @@ fn user_to_item(u: &User) -> Item {
         ("updated_at".to_owned(), n(u.updated_at)),
     ]);
     item.insert("username_lc".to_owned(), s(username_key(&u.username)));
-    item.insert("listed".to_owned(), s(LISTED));
+    item.insert("listed".to_owned(), s(index_shard_key(u.id)));
     if is_searchable(u.role, u.status) {
-        item.insert("directory".to_owned(), s(DIRECTORY));
+        item.insert("directory".to_owned(), s(index_shard_key(u.id)));
     }
     // GSI key attributes cannot be empty strings: registered users simply lack the attribute.
     if !u.devicefingeruuid.is_empty() {
@@ -337,6 +347,56 @@ async fn add_to_counter(client: &Client, table: &str, entity: &str, amount: i64)
         .await
         .map_err(|e| dynamo_error("UpdateItem counter", e))?;
     out.attributes().and_then(|a| get_n(a, "n")).ok_or_else(|| AppError::internal("dynamodb: counter without n"))
+}
+
+/// Merges the sorted pages of every index shard into one stream by `id` (ascending when
+/// `ascending`), handing each item to `visit` until it returns `false` or every shard is done.
+/// `fetch(shard, start, examined)` reads a shard's next page: its items, the key to go on from,
+/// and how many entries it examined (`examined` keeps each shard's total, for budgets).
+async fn merge_index_shards<F, Fut>(
+    ascending: bool,
+    examined: &mut [usize],
+    fetch: F,
+    mut visit: impl FnMut(&Item) -> bool,
+) -> AppResult<()>
+where
+    F: Fn(i64, Option<Item>, usize) -> Fut,
+    Fut: std::future::Future<Output = AppResult<(Vec<Item>, Option<Item>, usize)>>,
+{
+    struct Shard {
+        buffer: std::collections::VecDeque<Item>,
+        start: Option<Item>,
+        done: bool,
+    }
+    let mut shards: Vec<Shard> =
+        (0..INDEX_SHARDS).map(|_| Shard { buffer: Default::default(), start: None, done: false }).collect();
+    loop {
+        // Every shard with nothing buffered reads on, all at once, until it has items or ends.
+        let pending: Vec<usize> =
+            (0..shards.len()).filter(|&i| shards[i].buffer.is_empty() && !shards[i].done).collect();
+        let pages = futures_util::future::join_all(
+            pending.iter().map(|&i| fetch(i as i64, shards[i].start.take(), examined[i])),
+        )
+        .await;
+        for (&i, page) in pending.iter().zip(pages) {
+            let (items, next, scanned) = page?;
+            examined[i] += scanned;
+            shards[i].buffer.extend(items);
+            shards[i].done = next.is_none();
+            shards[i].start = next;
+        }
+        if shards.iter().any(|s| s.buffer.is_empty() && !s.done) {
+            continue;
+        }
+        let id = |s: &Shard| s.buffer.front().and_then(|item| get_n(item, "id"));
+        let heads = shards.iter().enumerate().filter_map(|(i, s)| id(s).map(|id| (i, id)));
+        let best = if ascending { heads.min_by_key(|&(_, id)| id) } else { heads.max_by_key(|&(_, id)| id) };
+        let Some((i, _)) = best else { return Ok(()) };
+        let item = shards[i].buffer.pop_front().expect("a head");
+        if !visit(&item) {
+            return Ok(());
+        }
+    }
 }
 
 /// Ids handed out from blocks: one counter write (`ADD size`) reserves `size` ids that this
@@ -718,10 +778,14 @@ impl UserStore for DynamoUserStore {
     }
 
     async fn search(&self, keyword_lc: &str, exclude: i64, limit: usize) -> AppResult<Vec<UserSummary>> {
+        // Each shard examines its share of the budget; the matches merge by ascending id.
+        let budget = SEARCH_BUDGET.div_ceil(INDEX_SHARDS as usize);
+        let mut examined = vec![0usize; INDEX_SHARDS as usize];
         let mut hits = Vec::new();
-        let mut examined = 0usize;
-        let mut start: Option<Item> = None;
-        loop {
+        let fetch = |shard: i64, start: Option<Item>, examined_so_far: usize| async move {
+            if examined_so_far >= budget {
+                return Ok((Vec::new(), None, 0));
+            }
             let out = self
                 .client
                 .query()
@@ -731,31 +795,29 @@ impl UserStore for DynamoUserStore {
                 .filter_expression("contains(username_lc, :kw) AND #i <> :me")
                 .expression_attribute_names("#d", "directory")
                 .expression_attribute_names("#i", "id")
-                .expression_attribute_values(":d", s(DIRECTORY))
+                .expression_attribute_values(":d", s(format!("user#{shard}")))
                 .expression_attribute_values(":kw", s(keyword_lc))
                 .expression_attribute_values(":me", n(exclude))
-                .limit(SEARCH_PAGE.min((SEARCH_BUDGET - examined) as i32))
-                .set_exclusive_start_key(start.take())
+                .limit(SEARCH_PAGE.min((budget - examined_so_far) as i32))
+                .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| dynamo_error("Query directory-index", e))?;
-            examined += out.scanned_count().max(0) as usize;
-            for item in out.items() {
-                hits.push(UserSummary {
-                    id: get_n(item, "id").unwrap_or(0),
-                    username: get_s(item, "username").unwrap_or_default(),
-                    avatar: get_s(item, "avatar").unwrap_or_default(),
-                    role: get_s(item, "role").and_then(|r| Role::parse(&r)).unwrap_or(Role::User),
-                    uuid: get_s(item, "uuid").unwrap_or_default(),
-                    nickname: get_s(item, "nickname").unwrap_or_default(),
-                });
-            }
-            start = out.last_evaluated_key;
-            if hits.len() >= limit || examined >= SEARCH_BUDGET || start.is_none() {
-                break;
-            }
-        }
-        hits.truncate(limit);
+            let scanned = out.scanned_count().max(0) as usize;
+            Ok((out.items.unwrap_or_default(), out.last_evaluated_key, scanned))
+        };
+        merge_index_shards(true, &mut examined, fetch, |item| {
+            hits.push(UserSummary {
+                id: get_n(item, "id").unwrap_or(0),
+                username: get_s(item, "username").unwrap_or_default(),
+                avatar: get_s(item, "avatar").unwrap_or_default(),
+                role: get_s(item, "role").and_then(|r| Role::parse(&r)).unwrap_or(Role::User),
+                uuid: get_s(item, "uuid").unwrap_or_default(),
+                nickname: get_s(item, "nickname").unwrap_or_default(),
+            });
+            hits.len() < limit
+        })
+        .await?;
         Ok(hits)
     }
 
@@ -774,7 +836,7 @@ impl UserStore for DynamoUserStore {
             .expression_attribute_names("#d", "directory")
             .expression_attribute_values(":u", s(username))
             .expression_attribute_values(":lc", s(username_key(username)))
-            .expression_attribute_values(":dir", s(DIRECTORY))
+            .expression_attribute_values(":dir", s(index_shard_key(user.id)))
             .expression_attribute_values(":h", s(password_hash))
             .expression_attribute_values(":user", s(Role::User.as_str()))
             .expression_attribute_values(":visitor", s(Role::Visitor.as_str()))
@@ -804,11 +866,12 @@ impl UserStore for DynamoUserStore {
 
     async fn list(&self, keyword_lc: Option<&str>, offset: usize, limit: usize) -> AppResult<UserPage> {
         // The index holds only keys and `username_lc`, so counting every match reads about
-        // 30k entries per 1 MB page; the rows of the page are then read in one batch.
+        // 30k entries per 1 MB page; the shards merge newest first, the page's rows are then
+        // read in one batch.
         let mut count = 0u64;
         let mut page_ids = Vec::with_capacity(limit);
-        let mut start: Option<Item> = None;
-        loop {
+        let mut examined = vec![0usize; INDEX_SHARDS as usize];
+        let fetch = |shard: i64, start: Option<Item>, _: usize| async move {
             let mut query = self
                 .client
                 .query()
@@ -816,26 +879,26 @@ impl UserStore for DynamoUserStore {
                 .index_name(USERS_BY_ID_INDEX)
                 .key_condition_expression("#l = :l")
                 .expression_attribute_names("#l", "listed")
-                .expression_attribute_values(":l", s(LISTED))
+                .expression_attribute_values(":l", s(format!("user#{shard}")))
                 .scan_index_forward(false)
-                .set_exclusive_start_key(start.take());
+                .set_exclusive_start_key(start);
             if let Some(keyword) = keyword_lc {
                 query = query
                     .filter_expression("contains(username_lc, :kw)")
                     .expression_attribute_values(":kw", s(keyword));
             }
             let out = query.send().await.map_err(|e| dynamo_error("Query users-by-id-index", e))?;
-            for item in out.items() {
-                if count >= offset as u64 && page_ids.len() < limit {
-                    page_ids.extend(get_n(item, "id"));
-                }
-                count += 1;
+            let scanned = out.scanned_count().max(0) as usize;
+            Ok((out.items.unwrap_or_default(), out.last_evaluated_key, scanned))
+        };
+        merge_index_shards(false, &mut examined, fetch, |item| {
+            if count >= offset as u64 && page_ids.len() < limit {
+                page_ids.extend(get_n(item, "id"));
             }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+            count += 1;
+            true
+        })
+        .await?;
         let mut rows = self.get_many(&page_ids).await?;
         rows.sort_by_key(|u| std::cmp::Reverse(u.id));
         Ok(UserPage { count, rows })
@@ -895,7 +958,7 @@ impl UserStore for DynamoUserStore {
                 .expression_attribute_values(":t", n(at))
                 .expression_attribute_values(":role", s(role.as_str()));
             if is_searchable(role, status) {
-                request = request.expression_attribute_values(":dir", s(DIRECTORY));
+                request = request.expression_attribute_values(":dir", s(index_shard_key(user.id)));
             }
             match request.send().await {
                 Ok(_) => return Ok(true),
