@@ -21,9 +21,10 @@ test: test-deps lint-template lint-openapi lint-modules build
 	$(LINTED_CARGO) test --workspace --all-targets
 	FUZZ_SEED=1 bash infra/fuzz.sh 20
 
-# A longer fuzz with fresh random inputs (for local use): make fuzz [EXAMPLES=300]
+# A longer fuzz with fresh random inputs (for local use): make fuzz [EXAMPLES=300]. It looks for
+# server errors and answers outside the document; see infra/fuzz.sh for the two checks it drops.
 fuzz: test-deps build
-	bash infra/fuzz.sh $(or $(EXAMPLES),300)
+	FUZZ_STRICT=0 bash infra/fuzz.sh $(or $(EXAMPLES),300)
 
 test-deps:
 	bash infra/test-deps.sh

@@ -42,15 +42,21 @@ common=(--config-file tests/fuzz/schemathesis.toml run openapi.yaml --url "$url"
   --checks all --continue-on-failure --no-color)
 # A fixed seed (FUZZ_SEED) makes a run reproducible; without one every run explores new inputs.
 [ -n "${FUZZ_SEED:-}" ] && common+=(--seed "$FUZZ_SEED")
+# FUZZ_STRICT=0 (make fuzz) drops the two checks that judge validation by the schema alone:
+# the server reads a JSON array, object or float as JavaScript's String() would (spec 1.2), which
+# one schema shared with the form encoding cannot describe exactly, so long runs find such
+# inputs; every other check (5xx, status, content type, body schema, headers) still applies.
+relaxed=""
+[ "${FUZZ_STRICT:-1}" = 0 ] && relaxed=",positive_data_acceptance,negative_data_rejection"
 # Not failures by contract: an unknown method on a known path answers 404, never 405 (spec 1.3);
 # chat authentication failures are 400, not 401 (spec 2.2).
 status=0
 echo "== chat API ($examples examples per operation)"
 "$st" "${common[@]}" -H "token: $chat_token" --include-path-regex '^/api' --exclude-operation-id logout \
-  --exclude-checks unsupported_method,ignored_auth || status=1
+  --exclude-checks "unsupported_method,ignored_auth$relaxed" || status=1
 echo "== admin API"
 "$st" "${common[@]}" -H "Authorization: Bearer $(admin_token)" --include-path-regex '^/admin' \
-  --exclude-operation-id adminLogout --exclude-checks unsupported_method || status=1
+  --exclude-operation-id adminLogout --exclude-checks "unsupported_method$relaxed" || status=1
 # The logouts last: they end the sessions the other operations need.
 echo "== logouts"
 "$st" "${common[@]}" -H "token: $chat_token" --include-operation-id logout \
