@@ -526,11 +526,13 @@ impl DynamoUserStore {
         let hash = |name: &str| {
             KeySchemaElement::builder().attribute_name(name).key_type(KeyType::Hash).build().map_err(AppError::internal)
         };
+        // Keys only: a user row's update then never rewrites these indexes (with ALL, every login
+        // wrote the whole row twice more); a lookup reads the row itself.
         let index = |index: &str, key: &str| -> AppResult<GlobalSecondaryIndex> {
             GlobalSecondaryIndex::builder()
                 .index_name(index)
                 .key_schema(hash(key)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
                 .build()
                 .map_err(AppError::internal)
         };
@@ -718,7 +720,11 @@ impl UserStore for DynamoUserStore {
             .send()
             .await
             .map_err(|e| dynamo_error("Query uuid-index", e))?;
-        out.items().first().map(user_from_item).transpose()
+        // The index carries keys only: the row itself is read by its key.
+        match out.items().first().and_then(|item| get_s(item, "pk")) {
+            Some(pk) => self.get_item(pk).await?.map(|item| user_from_item(&item)).transpose(),
+            None => Ok(None),
+        }
     }
 
     async fn find_by_device(&self, device_id: &str) -> AppResult<Option<User>> {
