@@ -39,6 +39,21 @@ fn wait_for_port(port: u16, what: &str) {
     }
 }
 
+/// A registered user to create straight through a store (no password hashing): benchmarks and
+/// tests that need many users.
+pub fn plain_user(username: &str) -> chat_shared::model::NewUser {
+    chat_shared::model::NewUser {
+        username: username.to_owned(),
+        password: "not-a-login".to_owned(),
+        role: chat_shared::model::Role::User,
+        avatar: String::new(),
+        devicefingeruuid: String::new(),
+        stats: chat_shared::model::DeviceStats::default(),
+        now: chat_shared::clock::now_secs(),
+        logged_in: false,
+    }
+}
+
 /// The configuration of every test backend, with the admin API enabled.
 pub fn test_config() -> Config {
     let config = Config::build(COURSE_VISITOR_SALT.to_owned(), TEST_SECRET.as_bytes().to_vec()).expect("config");

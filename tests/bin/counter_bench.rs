@@ -7,10 +7,9 @@
 
 use std::time::Instant;
 
-use chat_shared::model::{DeviceStats, NewUser, Role};
 use chat_shared::store::dynamo::{self, DynamoUserStore};
 use chat_shared::store::{Created, UserStore};
-use chat_tests::{endpoint_port, moto_endpoint, unique_table, CountingProxy};
+use chat_tests::{endpoint_port, moto_endpoint, plain_user, unique_table, CountingProxy};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
@@ -26,16 +25,7 @@ async fn main() {
         let store = DynamoUserStore::new(dynamo::client(Some(&proxy.endpoint())).await, &table).with_id_blocks(size);
         let started = Instant::now();
         for i in 0..registrations {
-            let user = NewUser {
-                username: format!("bench{i:06}"),
-                password: "x".into(),
-                role: Role::User,
-                avatar: String::new(),
-                devicefingeruuid: String::new(),
-                stats: DeviceStats::default(),
-                now: 1,
-                logged_in: false,
-            };
+            let user = plain_user(&format!("bench{i:06}"));
             let Created::Created(_) = store.create(user, None).await.expect("create") else { panic!("created") };
         }
         let writes = proxy.counts().get("DynamoDB_20120810.UpdateItem").copied().unwrap_or(0);

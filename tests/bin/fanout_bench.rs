@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chat_shared::clock::now_secs;
 use chat_shared::config::Config;
-use chat_shared::model::{DeviceStats, NewUser, Role};
+use chat_shared::model::Role;
 use chat_shared::store::{Created, NewGroup, OfflineQueue};
 use chat_tests::{moto_endpoint, test_config, Backend, BackendKind, CountingProxy, RedisServer};
 use futures_util::StreamExt;
@@ -99,16 +99,7 @@ async fn run(
     let mut tokens = Vec::with_capacity(members + 1);
     for i in 0..=members {
         let username = format!("bench{i:04}");
-        let user = NewUser {
-            username: username.clone(),
-            password: "not-a-login".into(),
-            role: Role::User,
-            avatar: String::new(),
-            devicefingeruuid: String::new(),
-            stats: DeviceStats::default(),
-            now: now_secs(),
-            logged_in: true,
-        };
+        let user = chat_tests::plain_user(&username);
         let Created::Created(user) = state.users.create(user, None).await.expect("create") else { panic!("created") };
         let token = chat_shared::jwt::issue(&state.config.jwt_secret, user.id, &username, Role::User, now_secs(), 3600);
         state.sessions.set_token(user.id, &token, 3600).await.expect("token");

@@ -167,7 +167,6 @@ on_every_backend!(
 /// 3 times; their ids are unique and the counter covers them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ids_come_from_blocks_with_one_counter_write_each() {
-    use chat_shared::model::{DeviceStats, NewUser};
     use chat_shared::store::dynamo::DynamoUserStore;
     use chat_shared::store::{Created, UserStore};
     let moto = chat_tests::moto_endpoint();
@@ -177,16 +176,7 @@ async fn ids_come_from_blocks_with_one_counter_write_each() {
     DynamoUserStore::new(admin, &table).create_table_if_missing().await.expect("table");
     let client = chat_shared::store::dynamo::client(Some(&proxy.endpoint())).await;
     let store = DynamoUserStore::new(client, &table).with_id_blocks(10);
-    let new_user = |i: usize| NewUser {
-        username: format!("block{i:03}"),
-        password: "x".into(),
-        role: chat_shared::model::Role::User,
-        avatar: String::new(),
-        devicefingeruuid: String::new(),
-        stats: DeviceStats::default(),
-        now: 1,
-        logged_in: false,
-    };
+    let new_user = |i: usize| chat_tests::plain_user(&format!("block{i:03}"));
     let mut ids = Vec::new();
     // Sequential: concurrent misses may each reserve a block (gaps, never duplicates).
     for i in 0..25 {

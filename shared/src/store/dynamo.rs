@@ -443,6 +443,44 @@ impl IdBlocks {
     }
 }
 
+/// `BatchGetItem` of `keys` in chunks of 100 (optionally strongly consistent), retrying what
+/// DynamoDB leaves unprocessed.
+pub(crate) async fn batch_get_items(
+    client: &Client,
+    table: &str,
+    keys: Vec<Item>,
+    consistent: bool,
+) -> AppResult<Vec<Item>> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(100) {
+        let mut pending = chunk.to_vec();
+        for attempt in 0..5 {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                .consistent_read(consistent)
+                .build()
+                .map_err(AppError::internal)?;
+            let out = client
+                .batch_get_item()
+                .request_items(table, request)
+                .send()
+                .await
+                .map_err(|e| dynamo_error("BatchGetItem", e))?;
+            found.extend(out.responses.and_then(|mut r| r.remove(table)).unwrap_or_default());
+            pending =
+                out.unprocessed_keys.and_then(|mut u| u.remove(table)).map(|k| k.keys().to_vec()).unwrap_or_default();
+            if pending.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+        }
+        if !pending.is_empty() {
+            return Err(AppError::internal("dynamodb BatchGetItem: keys left unprocessed"));
+        }
+    }
+    Ok(found)
+}
+
 /// A strongly consistent read of the item `pk` of a table keyed by `pk` only.
 pub(crate) async fn get_by_pk(client: &Client, table: &str, pk: String) -> AppResult<Option<Item>> {
     let out = client
@@ -673,34 +711,9 @@ impl UserStore for DynamoUserStore {
         let mut unique = ids.to_vec();
         unique.sort_unstable();
         unique.dedup();
-        let mut users = Vec::with_capacity(unique.len());
-        // BatchGetItem reads at most 100 keys per call.
-        for chunk in unique.chunks(100) {
-            let keys: Vec<Item> = chunk.iter().map(|id| HashMap::from([("pk".to_owned(), s(user_pk(*id)))])).collect();
-            let mut request =
-                Some(KeysAndAttributes::builder().set_keys(Some(keys)).build().map_err(AppError::internal)?);
-            for attempt in 0..5 {
-                let Some(pending) = request.take() else { break };
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| dynamo_error("BatchGetItem", e))?;
-                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                    users.push(user_from_item(&item)?);
-                }
-                request = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys().is_empty());
-                if request.is_some() {
-                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
-                }
-            }
-            if request.is_some() {
-                return Err(AppError::internal("dynamodb BatchGetItem: keys left unprocessed"));
-            }
-        }
-        Ok(users)
+        let keys = unique.iter().map(|id| HashMap::from([("pk".to_owned(), s(user_pk(*id)))])).collect();
+        let items = batch_get_items(&self.client, &self.table, keys, false).await?;
+        items.iter().map(user_from_item).collect()
     }
 
     async fn find_by_username(&self, username: &str) -> AppResult<Option<User>> {

@@ -19,14 +19,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest, ReturnValue, ScalarAttributeType, Select,
-    TransactWriteItem, Update, WriteRequest,
+    KeyType, Projection, ProjectionType, PutRequest, ReturnValue, ScalarAttributeType, Select, TransactWriteItem,
+    Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 
 use super::dynamo::{
-    dynamo_error, enable_ttl, failed_conditions, get_n, get_s, n, put, s, transact, IdBlocks, Item, TTL_ATTRIBUTE,
+    batch_get_items, dynamo_error, enable_ttl, failed_conditions, get_n, get_s, n, put, s, transact, IdBlocks, Item,
+    TTL_ATTRIBUTE,
 };
 use super::{
     Decided, FriendRemarks, MessageLog, OfflineQueue, QueuedMessage, SentMessage, SocialStore, StoredMessage,
@@ -40,8 +41,6 @@ use crate::social::{Application, Friend, AGREE, IGNORE, PENDING, REFUSE};
 pub const OFFLINE_RETENTION_SECS: i64 = 30 * 24 * 3600;
 /// BatchWriteItem's limit.
 const BATCH: usize = 25;
-/// BatchGetItem's limit.
-const BATCH_GET: usize = 100;
 /// Keys-only index of the items that name a user (`uid`).
 pub const UID_INDEX: &str = "uid-index";
 
@@ -251,38 +250,7 @@ impl DynamoSocialStore {
 
     /// `BatchGetItem` (strongly consistent) in chunks of 100, retrying unprocessed keys.
     pub(super) async fn batch_get(&self, keys: Vec<Item>) -> AppResult<Vec<Item>> {
-        let mut found = Vec::new();
-        for chunk in keys.chunks(BATCH_GET) {
-            let mut pending = chunk.to_vec();
-            for attempt in 0..5 {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(pending))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(AppError::internal)?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| dynamo_error("BatchGetItem", e))?;
-                found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys().to_vec())
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
-            }
-            if !pending.is_empty() {
-                return Err(AppError::internal("dynamodb BatchGetItem: keys left unprocessed"));
-            }
-        }
-        Ok(found)
+        batch_get_items(&self.client, &self.table, keys, true).await
     }
 
     /// Deletes items in batches, retrying what DynamoDB leaves unprocessed.
