@@ -720,20 +720,11 @@ impl MessageLog for DynamoMessageLog {
     }
 
     async fn find(&self, sender: i64, chat_type: &str, to_id: i64, id: &str) -> AppResult<Option<SentMessage>> {
-        let out = self
-            .store
-            .client
-            .get_item()
-            .table_name(&self.store.table)
-            .set_key(Some(sent_key(sender, chat_type, to_id, id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("GetItem sent", e))?;
+        let item = self.store.get(sent_key(sender, chat_type, to_id, id)).await?;
         let now = now_secs();
         // TTL deletion lags; an expired entry is as good as gone. The stranger claim has no row.
         let live = |i: &Item| get_n(i, TTL_ATTRIBUTE).is_none_or(|t| t > now) && i.contains_key("row");
-        out.item.filter(live).map(|i| sent_of(&i)).transpose()
+        item.filter(live).map(|i| sent_of(&i)).transpose()
     }
 
     async fn claim_stranger_message(&self, sender: i64, to_id: i64) -> AppResult<bool> {
@@ -766,17 +757,8 @@ impl MessageLog for DynamoMessageLog {
         match put {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                let stored = self
-                    .store
-                    .client
-                    .get_item()
-                    .table_name(&self.store.table)
-                    .set_key(Some(claim_key))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| dynamo_error("GetItem stranger claim", e))?;
-                Ok(stored.item.is_some_and(|item| get_s(&item, "attempt").as_deref() == Some(attempt.as_str())))
+                let stored = self.store.get(claim_key).await?;
+                Ok(stored.is_some_and(|item| get_s(&item, "attempt").as_deref() == Some(attempt.as_str())))
             }
             Err(e) => Err(dynamo_error("PutItem stranger claim", e)),
         }
