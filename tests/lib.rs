@@ -104,6 +104,71 @@ impl Drop for RedisServer {
     }
 }
 
+/// A 3-master Redis Cluster (cluster mode enabled, no replicas) of `redis-server` processes owned
+/// by one test, its slots assigned by `redis-cli --cluster create`; killed on drop.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+    _dir: TempDir,
+}
+
+impl RedisCluster {
+    pub fn start() -> RedisCluster {
+        let dir = TempDir::new();
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                let port = free_port();
+                let child = Command::new("redis-server")
+                    .current_dir(&dir.0)
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                    .args(["--cluster-enabled", "yes", "--cluster-config-file", &format!("nodes-{port}.conf")])
+                    // The bus port on a free port too (the default, port + 10000, may be taken).
+                    .args(["--cluster-port", &free_port().to_string()])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("redis-server on PATH (make test installs it)");
+                wait_for_port(port, "redis-server (cluster node)");
+                RedisServer { port, child: Some(child) }
+            })
+            .collect();
+        let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("redis-cli on PATH (it comes with redis-server)");
+        assert!(created.success(), "redis-cli --cluster create failed");
+        let cluster = RedisCluster { nodes, _dir: dir };
+        cluster.wait_until_ready();
+        cluster
+    }
+
+    /// A node's URL: the client learns the others from it.
+    pub fn url(&self) -> String {
+        self.nodes[0].url()
+    }
+
+    /// Until every node reports `cluster_state:ok` (slots assigned and known everywhere).
+    fn wait_until_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for node in &self.nodes {
+            loop {
+                let info = Command::new("redis-cli")
+                    .args(["-p", &node.port.to_string(), "cluster", "info"])
+                    .output()
+                    .expect("redis-cli");
+                if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the Redis Cluster did not become ready");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
 struct Moto {
     port: u16,
     // Held for the life of the test process: when the pipe closes, the launcher stops moto.
@@ -167,6 +232,8 @@ impl Drop for TempDir {
 pub enum BackendKind {
     Embedded,
     DynamoRedis,
+    /// DynamoDB and a 3-master Redis Cluster (`REDIS_CLUSTER=true`).
+    DynamoRedisCluster,
 }
 
 /// A backend with the processes and files it needs; they go away on drop.
@@ -175,6 +242,7 @@ pub struct Backend {
     /// Where the state's pushes go; [`Backend::serve`] serves chat-local's gateway on it.
     gateway_listener: Mutex<Option<std::net::TcpListener>>,
     pub redis: Option<RedisServer>,
+    pub redis_cluster: Option<RedisCluster>,
     pub table: Option<String>,
     /// The DynamoDB tables and Redis of a [`BackendKind::DynamoRedis`] backend.
     pub stores: Option<AwsStoreConfig>,
@@ -200,6 +268,7 @@ impl Backend {
                     state: Arc::new(state),
                     gateway_listener: Mutex::new(Some(listener)),
                     redis: None,
+                    redis_cluster: None,
                     table: None,
                     stores: None,
                     websocket_endpoint: endpoint,
@@ -211,6 +280,14 @@ impl Backend {
                 let redis = RedisServer::start();
                 let endpoint = moto_endpoint();
                 Backend::aws_with_config(redis, &endpoint, &endpoint, config).await
+            }
+            BackendKind::DynamoRedisCluster => {
+                let cluster = RedisCluster::start();
+                let endpoint = moto_endpoint();
+                let mut backend = Backend::aws_on(&cluster.url(), true, &endpoint, &endpoint, config).await;
+                backend.redis_cluster = Some(cluster);
+                backend.consume_fanout_queue();
+                backend
             }
         }
     }
@@ -225,12 +302,17 @@ impl Backend {
     /// mapping's emulation with the `message-fanout` handler.
     pub async fn aws_with_config(redis: RedisServer, endpoint: &str, admin_endpoint: &str, config: Config) -> Backend {
         let backend = Backend::aws_without_consumer(redis, endpoint, admin_endpoint, config).await;
+        backend.consume_fanout_queue();
+        backend
+    }
+
+    /// Works the SQS fan-out queue as the event source mapping would, with `message-fanout`.
+    fn consume_fanout_queue(&self) {
         tokio::spawn(chat_functions::local::consume_fanout_queue(
-            backend.state.clone(),
-            backend.fanout_queue(),
+            self.state.clone(),
+            self.fanout_queue(),
             FANOUT_VISIBILITY_SECS,
         ));
-        backend
     }
 
     /// [`Backend::aws_with_config`] with nobody consuming the fan-out queue (see
@@ -253,6 +335,20 @@ impl Backend {
         admin_endpoint: &str,
         config: Config,
     ) -> Backend {
+        let mut backend = Backend::aws_on(redis_url, false, endpoint, admin_endpoint, config).await;
+        backend.redis = Some(redis);
+        backend
+    }
+
+    /// Fresh tables in the DynamoDB at `admin_endpoint`, reached at `endpoint`, and the Redis (or
+    /// Redis Cluster) at `redis_url`; the processes are the caller's.
+    async fn aws_on(
+        redis_url: &str,
+        redis_cluster: bool,
+        endpoint: &str,
+        admin_endpoint: &str,
+        config: Config,
+    ) -> Backend {
         let (table, social_table, managers_table) = (unique_table(), unique_table(), unique_table());
         let admin = dynamo::client(Some(admin_endpoint)).await;
         DynamoUserStore::new(admin.clone(), &table).create_table_if_missing().await.expect("create users table");
@@ -266,6 +362,7 @@ impl Backend {
             users_table: table.clone(),
             social_table,
             redis_url: redis_url.to_owned(),
+            redis_cluster,
             websocket_endpoint: websocket_endpoint.clone(),
             post_connect_function: None,
             managers_table: Some(managers_table),
@@ -276,7 +373,8 @@ impl Backend {
         Backend {
             state,
             gateway_listener: Mutex::new(Some(listener)),
-            redis: Some(redis),
+            redis: None,
+            redis_cluster: None,
             table: Some(table),
             stores: Some(stores),
             websocket_endpoint,
@@ -380,6 +478,7 @@ impl Backend {
             ("SOCIAL_TABLE", stores.social_table.clone()),
             ("MANAGERS_TABLE", stores.managers_table.clone().unwrap_or_default()),
             ("REDIS_URL", stores.redis_url.clone()),
+            ("REDIS_CLUSTER", stores.redis_cluster.to_string()),
             ("WEBSOCKET_ENDPOINT", websocket_endpoint.to_owned()),
             ("POST_CONNECT_FUNCTION", "ws-post-connect".to_owned()),
             ("VISITOR_SALT", COURSE_VISITOR_SALT.to_owned()),

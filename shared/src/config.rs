@@ -164,6 +164,9 @@ pub struct AwsStoreConfig {
     pub social_table: String,
     /// `REDIS_URL` (`rediss://` on ElastiCache)
     pub redis_url: String,
+    /// `REDIS_CLUSTER=true`: `REDIS_URL` is a node of a Redis Cluster (cluster mode enabled),
+    /// reached with a cluster-aware client; otherwise a single server or a cluster's proxy.
+    pub redis_cluster: bool,
     /// `WEBSOCKET_ENDPOINT`: the WebSocket API's management endpoint, `https://<api>.execute-api.<region>.amazonaws.com/<stage>`
     pub websocket_endpoint: String,
     /// `POST_CONNECT_FUNCTION`: the function `$connect` hands the post-connect step to; `None` in
@@ -184,12 +187,22 @@ impl AwsStoreConfig {
             users_table: required_var("USERS_TABLE")?,
             social_table: required_var("SOCIAL_TABLE")?,
             redis_url: required_var("REDIS_URL")?,
+            redis_cluster: redis_cluster()?,
             websocket_endpoint: required_var("WEBSOCKET_ENDPOINT")?,
             post_connect_function: Some(required_var("POST_CONNECT_FUNCTION")?),
             managers_table: optional_var("MANAGERS_TABLE"),
             fanout_queue_url: Some(required_var("FANOUT_QUEUE_URL")?),
             id_block_size: id_block_size()?,
         })
+    }
+}
+
+/// `REDIS_CLUSTER` (`true` or `false`, default `false`).
+pub fn redis_cluster() -> AppResult<bool> {
+    match optional_var("REDIS_CLUSTER").as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(AppError::Config(format!("REDIS_CLUSTER must be true or false, got {other:?}"))),
     }
 }
 

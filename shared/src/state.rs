@@ -110,7 +110,7 @@ impl AppState {
         let client = dynamo::client_from(shared, endpoint);
         let ids = stores.id_block_size;
         let offline: Arc<dyn OfflineQueue> = Arc::new(DynamoOfflineQueue::new(client.clone(), &stores.social_table));
-        let sessions = Arc::new(RedisSessionCache::connect(&stores.redis_url)?);
+        let sessions = Arc::new(RedisSessionCache::connect(&stores.redis_url, stores.redis_cluster)?);
         let connections: Arc<dyn ConnectionRegistry> = sessions.clone();
         let gateway: Arc<dyn ConnectionGateway> = Arc::new(ManagementApi::new(shared, &stores.websocket_endpoint));
         let managers: Option<Arc<dyn ManagerStore>> = match (&config.admin, &stores.managers_table) {

@@ -383,6 +383,21 @@ async fn connections_are_current_while_their_token_is(kind: BackendKind) {
     assert_eq!(current, ["c1", "c2"], "user 8 has no current token, user 9 no connection");
     sessions.set_token(7, "token-new", 60).await.expect("token");
     assert!(registry.current_connections(&[7]).await.expect("current").is_empty(), "superseded by a new login");
+    // Many recipients at once (on a cluster their keys spread over every master's slots): each
+    // connection is matched with its own user's token.
+    let many: Vec<i64> = (100..160).collect();
+    for &user in &many {
+        let token = if user % 3 == 0 { "stale".to_owned() } else { format!("token-{user}") };
+        sessions.set_token(user, &format!("token-{user}"), 60).await.expect("token");
+        registry.register(&conn(&format!("m{user}"), user, &token), 60).await.expect("register");
+    }
+    let mut current: Vec<i64> =
+        registry.current_connections(&many).await.expect("current").into_iter().map(|c| c.user_id).collect();
+    current.sort();
+    assert_eq!(current, many.iter().copied().filter(|u| u % 3 != 0).collect::<Vec<_>>());
+    for &user in &many {
+        registry.unregister(&format!("m{user}")).await.expect("unregister");
+    }
     assert_eq!(registry.unregister("c1").await.expect("unregister"), Some(conn("c1", 7, "token-a")));
     assert_eq!(registry.unregister("c1").await.expect("unregister"), None);
     let mut all: Vec<String> = registry.shard_connections(0).await.expect("shard").into_iter().map(|c| c.id).collect();
@@ -466,7 +481,7 @@ async fn lists_and_searches_merge_every_index_shard(kind: BackendKind) {
     assert_eq!(middle.rows.iter().map(|u| u.id).collect::<Vec<_>>(), newest_first[10..15].to_vec(), "offset paging");
     let found = b.state.users.search("spread", 0, 20).await.expect("search");
     assert_eq!(found.iter().map(|u| u.id).collect::<Vec<_>>(), ids[..20].to_vec(), "ascending ids");
-    if kind == BackendKind::DynamoRedis {
+    if kind != BackendKind::Embedded {
         let client = chat_shared::store::dynamo::client(b.dynamodb_endpoint.as_deref()).await;
         let table = b.table.as_deref().expect("users table");
         for shard in 0..chat_shared::store::dynamo::INDEX_SHARDS {
@@ -629,4 +644,10 @@ on_every_backend!(
     big_groups_are_created_and_dissolved_whole,
     the_member_cap_holds_under_concurrency,
     lists_and_searches_merge_every_index_shard,
+);
+
+on_redis_cluster!(
+    sessions_and_fixed_window_counters,
+    connections_are_current_while_their_token_is,
+    a_users_connections_queue_and_log_can_be_cleared,
 );

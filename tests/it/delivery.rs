@@ -225,7 +225,7 @@ async fn a_soak_with_random_disconnects_loses_nothing(kind: BackendKind) {
     let messages = match kind {
         BackendKind::Embedded => 10_000,
         // moto serves one request at a time; the SQS path is covered by the tests above.
-        BackendKind::DynamoRedis => 2_000,
+        BackendKind::DynamoRedis | BackendKind::DynamoRedisCluster => 2_000,
     };
     let mut sent: Vec<(String, Vec<i64>)> = Vec::with_capacity(messages);
     for chunk in 0..messages / 50 {
@@ -287,7 +287,7 @@ async fn the_keepalive_pings_every_shard_through_the_queue(kind: BackendKind) {
     let gateway = b.serve_fake_gateway();
     let members = [b.register("ping0001").await, b.register("ping0002").await];
     let mut users: Vec<i64> = members.iter().map(|m| m.id).collect();
-    if kind == BackendKind::DynamoRedis {
+    if kind != BackendKind::Embedded {
         // Three shards: the user counter as after 2,500 registrations, users in shards 1 and 2.
         let stores = b.stores.as_ref().expect("stores");
         let admin = chat_shared::store::dynamo::client(b.dynamodb_endpoint.as_deref()).await;
@@ -442,3 +442,5 @@ on_every_backend!(
     groups_stop_at_the_member_cap,
     the_keepalive_pings_every_shard_through_the_queue,
 );
+
+on_redis_cluster!(a_big_audience_is_fanned_out_through_the_queue, the_keepalive_pings_every_shard_through_the_queue);

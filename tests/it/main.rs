@@ -23,6 +23,21 @@ macro_rules! on_every_backend {
     };
 }
 
+/// Runs `async fn(BackendKind)` scenarios that exercise Redis once more, against a 3-master Redis
+/// Cluster (`REDIS_CLUSTER=true`).
+macro_rules! on_redis_cluster {
+    ($($name:ident),* $(,)?) => {
+        mod dynamo_redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(chat_tests::BackendKind::DynamoRedisCluster).await
+                }
+            )*
+        }
+    };
+}
+
 mod admin;
 mod chat_local;
 mod concurrency;

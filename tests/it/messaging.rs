@@ -416,3 +416,10 @@ on_every_backend!(
     only_the_sender_revokes_and_only_within_five_minutes,
     a_group_message_reaches_online_members_and_queues_for_the_rest,
 );
+
+on_redis_cluster!(
+    accepted_connections_get_welcome_prompts_and_pongs,
+    a_message_reaches_every_device_of_an_online_recipient,
+    a_gone_connection_is_dropped_and_the_message_kept_offline,
+    a_group_message_reaches_online_members_and_queues_for_the_rest,
+);

@@ -26,7 +26,8 @@ const USAGE: &str =
                             the tables are created if missing
 
 Environment: VISITOR_SALT (default: the course's published salt), JWT_SECRET and ADMIN_JWT_SECRET
-(default: generated once into the data dir), TOKEN_TTL_SECONDS, ADMIN_TOKEN_TTL_SECONDS, ASSET_BASE,
+(default: generated once into the data dir), REDIS_CLUSTER=true (--redis-url is a node of a Redis
+Cluster), TOKEN_TTL_SECONDS, ADMIN_TOKEN_TTL_SECONDS, ASSET_BASE,
 RUST_LOG; CHAT_ADMIN_USERNAME / CHAT_ADMIN_PASSWORD: the first manager, created at the first start
 (default admin / admin123456, allowed on a loopback address only).";
 
@@ -136,6 +137,7 @@ async fn build_state(args: &Args, websocket_endpoint: &str) -> AppResult<(AppSta
         users_table: table(&args.users_table, "USERS_TABLE", "chat-users"),
         social_table: table(&args.social_table, "SOCIAL_TABLE", "chat-social"),
         redis_url,
+        redis_cluster: chat_shared::config::redis_cluster()?,
         websocket_endpoint: websocket_endpoint.to_owned(),
         post_connect_function: None,
         managers_table: Some(table(&args.managers_table, "MANAGERS_TABLE", "chat-managers")),
