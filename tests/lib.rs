@@ -1080,6 +1080,8 @@ fn answer_unprocessed(client: &mut TcpStream, body: &[u8]) -> std::io::Result<()
 pub struct CountingProxy {
     pub port: u16,
     counts: Arc<Mutex<std::collections::BTreeMap<String, u64>>>,
+    /// The sum of the `ScannedCount`s of the DynamoDB answers: index or table entries read.
+    scanned: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl CountingProxy {
@@ -1087,13 +1089,16 @@ impl CountingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = listener.local_addr().expect("addr").port();
         let counts: Arc<Mutex<std::collections::BTreeMap<String, u64>>> = Arc::default();
+        let scanned: Arc<std::sync::atomic::AtomicU64> = Arc::default();
         let tally = counts.clone();
+        let scanned_tally = scanned.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)) else { continue };
                 let (Ok(mut client_r), Ok(mut server_w)) = (client.try_clone(), server.try_clone()) else { continue };
                 let (mut server_r, mut client_w) = (server, client);
                 let tally = tally.clone();
+                let scanned_tally = scanned_tally.clone();
                 std::thread::spawn(move || {
                     let mut buf = vec![0u8; 64 * 1024];
                     while let Ok(n) = client_r.read(&mut buf) {
@@ -1112,12 +1117,25 @@ impl CountingProxy {
                     let _ = server_w.shutdown(std::net::Shutdown::Both);
                 });
                 std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut server_r, &mut client_w);
+                    let (mut buf, mut unread) = (vec![0u8; 64 * 1024], Vec::new());
+                    while let Ok(n) = server_r.read(&mut buf) {
+                        if n == 0 || client_w.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        unread.extend_from_slice(&buf[..n]);
+                        let found = take_scanned_counts(&mut unread);
+                        scanned_tally.fetch_add(found, std::sync::atomic::Ordering::SeqCst);
+                    }
                     let _ = client_w.shutdown(std::net::Shutdown::Both);
                 });
             }
         });
-        CountingProxy { port, counts }
+        CountingProxy { port, counts, scanned }
+    }
+
+    /// Index or table entries the DynamoDB answers so far said they read (`ScannedCount`).
+    pub fn scanned(&self) -> u64 {
+        self.scanned.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn endpoint(&self) -> String {
@@ -1127,6 +1145,30 @@ impl CountingProxy {
     /// Calls counted so far, by name.
     pub fn counts(&self) -> std::collections::BTreeMap<String, u64> {
         self.counts.lock().expect("lock").clone()
+    }
+}
+
+/// Sums the complete `"ScannedCount": <n>` fields in `unread` and drops what has been looked at,
+/// keeping a tail that may be the start of a field split across reads.
+fn take_scanned_counts(unread: &mut Vec<u8>) -> u64 {
+    const FIELD: &[u8] = b"\"ScannedCount\"";
+    let mut total = 0;
+    loop {
+        let Some(at) = unread.windows(FIELD.len()).position(|w| w == FIELD) else {
+            let keep = unread.len().min(FIELD.len());
+            unread.drain(..unread.len() - keep);
+            return total;
+        };
+        let value = &unread[at + FIELD.len()..];
+        let skip = value.iter().take_while(|b| matches!(b, b':' | b' ')).count();
+        let digits = value[skip..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if skip + digits == value.len() {
+            // The number may go on in the next read.
+            unread.drain(..at);
+            return total;
+        }
+        total += std::str::from_utf8(&value[skip..skip + digits]).ok().and_then(|d| d.parse::<u64>().ok()).unwrap_or(0);
+        unread.drain(..at + FIELD.len() + skip + digits);
     }
 }
 

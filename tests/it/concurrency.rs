@@ -196,3 +196,97 @@ async fn ids_come_from_blocks_with_one_counter_write_each() {
     let Created::Created(next) = other.create(new_user(99), None).await.expect("create") else { panic!("created") };
     assert!(next.id > 30, "a fresh block after the three reserved: {}", next.id);
 }
+
+/// The social reads of hot paths read what they answer with, not a partition's history (issue 12
+/// item 5), counted as the entries DynamoDB says it read (`ScannedCount`) through a proxy. User 1
+/// has 24 friends (the first 12 blacklisted), 24 decided applications and 1 pending one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn social_reads_are_bounded_by_their_answer() {
+    use chat_shared::store::dynamo_social::DynamoSocialStore;
+    use chat_shared::store::{FriendRemarks, SocialStore};
+    let moto = chat_tests::moto_endpoint();
+    let proxy = chat_tests::CountingProxy::start(chat_tests::endpoint_port(&moto));
+    let table = chat_tests::unique_table();
+    let admin = chat_shared::store::dynamo::client(Some(&moto)).await;
+    DynamoSocialStore::new(admin, &table).create_table_if_missing().await.expect("table");
+    let social = DynamoSocialStore::new(chat_shared::store::dynamo::client(Some(&proxy.endpoint())).await, &table);
+    let remarks = || FriendRemarks { decider_row: String::new(), applicant_row: String::new() };
+    for other in 2..=25 {
+        let app = social.apply(other, 1, "", 1).await.expect("apply").expect("new");
+        social.decide(&app, "agree", remarks(), 2).await.expect("agree");
+    }
+    for other in 100..124 {
+        let app = social.apply(other, 1, "", 1).await.expect("apply").expect("new");
+        social.decide(&app, "refuse", remarks(), 2).await.expect("refuse");
+    }
+    social.apply(200, 1, "", 3).await.expect("apply").expect("new");
+    for other in 2..=13 {
+        let mut row = social.friend(1, other).await.expect("row").expect("friend");
+        row.isblack = 1;
+        social.update_friend(&row).await.expect("blacklist");
+    }
+    let reads = |before: u64| proxy.scanned() - before;
+
+    // Before: the whole partition, as every read was.
+    let at = proxy.scanned();
+    let all = social.friends(1).await.expect("friends");
+    assert_eq!((all.len(), reads(at)), (24, 24));
+
+    let at = proxy.scanned();
+    assert_eq!(social.count_pending_to(1).await.expect("count"), 1);
+    assert_eq!(reads(at), 1, "the pending application alone, not 49 applications");
+
+    let at = proxy.scanned();
+    assert!(social.has_friend_to_chat(1).await.expect("check"));
+    assert_eq!(reads(at), 1, "one entry, although the first 12 rows are blacklisted");
+    assert!(!social.has_friend_to_chat(200).await.expect("check"), "no friends");
+
+    let at = proxy.scanned();
+    let page = social.friends_page(1, 5, 5).await.expect("page");
+    assert_eq!(page, all[5..10].to_vec(), "rows 6-10 by row id");
+    assert_eq!(reads(at), 10, "offset + limit entries");
+
+    let at = proxy.scanned();
+    social.unfriend(1, 2).await.expect("unfriend");
+    assert_eq!(reads(at), 1, "the pair's one application, not either inbox");
+    assert!(social.friend(1, 2).await.expect("row").is_none());
+    assert!(social.applications_to(1, 0, 100).await.expect("inbox").iter().all(|a| a.user_id != 2), "deleted");
+    assert_eq!(social.count_pending_to(1).await.expect("count"), 1, "a decided application left the count");
+}
+
+/// The admin list's default view counts users from 16 per-shard counters and reads at most
+/// `offset + limit` index entries per shard, not the whole index (issue 12 item 5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_list_reads_its_page_not_the_index() {
+    use chat_shared::store::dynamo::DynamoUserStore;
+    use chat_shared::store::{Created, UserStore};
+    let moto = chat_tests::moto_endpoint();
+    let proxy = chat_tests::CountingProxy::start(chat_tests::endpoint_port(&moto));
+    let table = chat_tests::unique_table();
+    let admin = chat_shared::store::dynamo::client(Some(&moto)).await;
+    DynamoUserStore::new(admin, &table).create_table_if_missing().await.expect("table");
+    let client = chat_shared::store::dynamo::client(Some(&proxy.endpoint())).await;
+    let store = DynamoUserStore::new(client, &table).with_id_blocks(100);
+    let mut users = Vec::new();
+    for i in 0..96 {
+        let Created::Created(user) =
+            store.create(chat_tests::plain_user(&format!("lister{i:03}")), None).await.expect("create")
+        else {
+            panic!("created")
+        };
+        users.push(*user);
+    }
+    let at = proxy.scanned();
+    let page = store.list(None, 0, 2).await.expect("list");
+    let read = proxy.scanned() - at;
+    assert_eq!(page.count, 96);
+    assert_eq!(page.rows.iter().map(|u| u.id).collect::<Vec<_>>(), [users[95].id, users[94].id], "newest first");
+    assert!(read <= 2 * 16, "at most 2 entries per shard, read {read} of 96");
+    let at = proxy.scanned();
+    let keyword = store.list(Some("lister01"), 0, 2).await.expect("search");
+    assert_eq!(keyword.count, 10, "lister010 … lister019");
+    assert_eq!(proxy.scanned() - at, 96, "a keyword count still passes over the index");
+    assert!(store.delete(&users[95]).await.expect("delete"));
+    let after = store.list(None, 0, 2).await.expect("list");
+    assert_eq!((after.count, after.rows[0].id), (95, users[94].id), "the delete counted down in its transaction");
+}

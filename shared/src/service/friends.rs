@@ -151,9 +151,8 @@ pub async fn auto_add(state: &AppState, me: &Caller, friend_id: i64, nickname: &
 
 /// `GET /api/chat/goodfriendlist/:page`
 pub async fn contacts(state: &AppState, me: &Caller, page: i64, limit: i64) -> AppResult<Value> {
-    let rows = state.social.friends(me.user.id).await?;
-    let page_rows: Vec<&Friend> =
-        rows.iter().skip(crate::validate::page_offset(page, limit)).take(limit as usize).collect();
+    let page_rows =
+        state.social.friends_page(me.user.id, crate::validate::page_offset(page, limit), limit as usize).await?;
     let ids: Vec<i64> = page_rows.iter().map(|r| r.friend_id).collect();
     let users: HashMap<i64, User> = state.users.get_many(&ids).await?.into_iter().map(|u| (u.id, u)).collect();
     let items: Vec<Value> = page_rows

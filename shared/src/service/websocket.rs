@@ -138,8 +138,7 @@ async fn prompts_for(state: &AppState, caller: &Caller) -> AppResult<Vec<Prompt>
             list
         }
         Role::User => {
-            let has_friend =
-                state.social.friends(caller.user.id).await?.iter().any(|f| f.status == 1 && f.isblack == 0);
+            let has_friend = state.social.has_friend_to_chat(caller.user.id).await?;
             let mut list = vec![Prompt::SetPassword];
             if in_a_group {
                 list.push(Prompt::GroupList);

@@ -53,6 +53,25 @@ pub const INDEX_SHARDS: i64 = 16;
 fn index_shard_key(id: i64) -> String {
     format!("user#{}", id.rem_euclid(INDEX_SHARDS))
 }
+/// `COUNT#user#<n>`: how many users index shard `n` lists, changed in the transaction that creates
+/// or deletes a row, so the admin list counts its users with one read of 16 small items instead
+/// of a pass over the index.
+fn user_count_pk(shard: i64) -> String {
+    format!("COUNT#user#{shard}")
+}
+
+/// Adds `delta` to the user count of `id`'s index shard, inside a transaction.
+fn count_users(table: &str, id: i64, delta: i64) -> AppResult<TransactWriteItem> {
+    let update = Update::builder()
+        .table_name(table)
+        .key("pk", s(user_count_pk(id.rem_euclid(INDEX_SHARDS))))
+        .update_expression("ADD n :d")
+        .expression_attribute_values(":d", n(delta))
+        .build()
+        .map_err(AppError::internal)?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
 /// Items a search reads per page.
 const SEARCH_PAGE: i32 = 500;
 /// TTL attribute of items that expire (offline messages, logs).
@@ -514,6 +533,13 @@ pub struct DynamoUserStore {
 }
 
 impl DynamoUserStore {
+    /// The number of users, from the 16 per-shard counters (one batch read).
+    async fn user_count(&self) -> AppResult<u64> {
+        let keys = (0..INDEX_SHARDS).map(|shard| HashMap::from([("pk".to_owned(), s(user_count_pk(shard)))])).collect();
+        let counters = batch_get_items(&self.client, &self.table, keys, true).await?;
+        Ok(counters.iter().filter_map(|c| get_n(c, "n")).sum::<i64>().max(0) as u64)
+    }
+
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoUserStore { client, table: table.into(), ids: IdBlocks::new(1) }
     }
@@ -688,6 +714,8 @@ impl UserStore for DynamoUserStore {
                 }
             });
         }
+        // Last, so the failed conditions above keep their positions.
+        items.push(count_users(&self.table, id, 1)?);
         match transact(&self.client, items).await {
             Ok(_) => Ok(Created::Created(Box::new(user))),
             Err(e) => match failed_conditions(&e) {
@@ -884,9 +912,15 @@ impl UserStore for DynamoUserStore {
     }
 
     async fn list(&self, keyword_lc: Option<&str>, offset: usize, limit: usize) -> AppResult<UserPage> {
-        // The index holds only keys and `username_lc`, so counting every match reads about
-        // 30k entries per 1 MB page; the shards merge newest first, the page's rows are then
-        // read in one batch.
+        // The shards merge newest first and the page's rows are then read in one batch. Without
+        // a keyword the count comes from the per-shard counters and each shard reads at most
+        // `offset + limit` entries; a keyword search counts its matches, which takes a pass over
+        // the index (keys and `username_lc` only: about 30k entries per 1 MB page).
+        let wanted = offset.saturating_add(limit);
+        let counted = match keyword_lc {
+            Some(_) => None,
+            None => Some(self.user_count().await?),
+        };
         let mut count = 0u64;
         let mut page_ids = Vec::with_capacity(limit);
         let mut examined = vec![0usize; INDEX_SHARDS as usize];
@@ -901,10 +935,13 @@ impl UserStore for DynamoUserStore {
                 .expression_attribute_values(":l", s(format!("user#{shard}")))
                 .scan_index_forward(false)
                 .set_exclusive_start_key(start);
-            if let Some(keyword) = keyword_lc {
-                query = query
-                    .filter_expression("contains(username_lc, :kw)")
-                    .expression_attribute_values(":kw", s(keyword));
+            match keyword_lc {
+                Some(keyword) => {
+                    query = query
+                        .filter_expression("contains(username_lc, :kw)")
+                        .expression_attribute_values(":kw", s(keyword));
+                }
+                None => query = query.limit(wanted.clamp(1, 1000) as i32),
             }
             let out = query.send().await.map_err(|e| dynamo_error("Query users-by-id-index", e))?;
             let scanned = out.scanned_count().max(0) as usize;
@@ -915,9 +952,11 @@ impl UserStore for DynamoUserStore {
                 page_ids.extend(get_n(item, "id"));
             }
             count += 1;
-            true
+            // Counted already: stop once the page is full.
+            counted.is_none() || page_ids.len() < limit && count < wanted as u64
         })
         .await?;
+        let count = counted.unwrap_or(count);
         let mut rows = self.get_many(&page_ids).await?;
         rows.sort_by_key(|u| std::cmp::Reverse(u.id));
         Ok(UserPage { count, rows })
@@ -1006,7 +1045,8 @@ impl UserStore for DynamoUserStore {
                 .condition_expression("attribute_exists(pk)")
                 .build()
                 .map_err(AppError::internal)?;
-            let mut items = vec![TransactWriteItem::builder().delete(row).build()];
+            let mut items =
+                vec![TransactWriteItem::builder().delete(row).build(), count_users(&self.table, user.id, -1)?];
             // Only references that are still this user's: a device rebound to a newer visitor
             // keeps its binding. Each delete is conditioned on what was read.
             let (name, device) = tokio::try_join!(self.own_reference(username_pk(&user.username), user.id), async {

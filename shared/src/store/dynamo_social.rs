@@ -7,6 +7,15 @@
 //! * `OFFLINE#<user>` / `<key>`: a reference to a stored message in the user's queue (TTL).
 //! * `COUNTER#<entity>` / `#`: id counters.
 //!
+//! Two sparse indexes keep the social reads bounded by what they return, not by a partition's
+//! history:
+//! * `flag-index` (keys only) on `flag`: `chat#<owner>` on each friend row with `status = 1` and
+//!   `isblack = 0` (does the owner have a friend to chat with: one item), `pending#<addressee>` on
+//!   each pending application (the pending count reads the pending ones only).
+//! * `list-index` on `list` + `lid` (projecting `row`): `friends#<owner>` by row id on friend rows
+//!   (a contacts page reads that page), `pair#<applicant>#<addressee>` by id on applications
+//!   (unfriending finds the pair's applications without reading either inbox).
+//!
 //! Items that name a user outside their own partition key carry that user's id as `uid`
 //! (applications and reservations: the applicant; friend rows: the friend; group member rows: the
 //! member; sent-message log entries: the sender). The sparse `uid-index` (keys only) finds them
@@ -43,6 +52,10 @@ pub const OFFLINE_RETENTION_SECS: i64 = 30 * 24 * 3600;
 const BATCH: usize = 25;
 /// Keys-only index of the items that name a user (`uid`).
 pub const UID_INDEX: &str = "uid-index";
+/// Keys-only sparse index on `flag` (see the module doc).
+pub const FLAG_INDEX: &str = "flag-index";
+/// Sparse index on `list` + `lid`, projecting `row` (see the module doc).
+pub const LIST_INDEX: &str = "list-index";
 
 pub(super) fn padded(n: i64) -> String {
     format!("{n:020}")
@@ -78,15 +91,49 @@ fn json<T: serde::Serialize>(value: &T) -> AppResult<AttributeValue> {
     serde_json::to_string(value).map(s).map_err(AppError::internal)
 }
 
+fn pending_flag(to: i64) -> String {
+    format!("pending#{to}")
+}
+
+fn chat_flag(owner: i64) -> String {
+    format!("chat#{owner}")
+}
+
+fn pair_list(from: i64, to: i64) -> String {
+    format!("pair#{from}#{to}")
+}
+
+fn friends_list(owner: i64) -> String {
+    format!("friends#{owner}")
+}
+
 fn application_item(app: &Application) -> AppResult<Item> {
-    Ok(with(
+    let mut item = with(
         application_key(app.friend_id, app.id),
-        [("row", json(app)?), ("status", s(&app.status)), ("from_id", n(app.user_id)), ("uid", n(app.user_id))],
-    ))
+        [
+            ("row", json(app)?),
+            ("status", s(&app.status)),
+            ("from_id", n(app.user_id)),
+            ("uid", n(app.user_id)),
+            ("list", s(pair_list(app.user_id, app.friend_id))),
+            ("lid", n(app.id)),
+        ],
+    );
+    if app.status == PENDING {
+        item.insert("flag".to_owned(), s(pending_flag(app.friend_id)));
+    }
+    Ok(item)
 }
 
 fn friend_item(row: &Friend) -> AppResult<Item> {
-    Ok(with(friend_key(row.user_id, row.friend_id), [("row", json(row)?), ("uid", n(row.friend_id))]))
+    let mut item = with(
+        friend_key(row.user_id, row.friend_id),
+        [("row", json(row)?), ("uid", n(row.friend_id)), ("list", s(friends_list(row.user_id))), ("lid", n(row.id))],
+    );
+    if row.status == 1 && row.isblack == 0 {
+        item.insert("flag".to_owned(), s(chat_flag(row.user_id)));
+    }
+    Ok(item)
 }
 
 fn tx_delete(table: &str, key: Item, condition: Option<(&str, Item)>) -> AppResult<TransactWriteItem> {
@@ -127,10 +174,26 @@ impl DynamoSocialStore {
         }
         let attr = |name: &str, kind| AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build();
         let key_part = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+        let keys_only = || Projection::builder().projection_type(ProjectionType::KeysOnly).build();
         let uid_index = GlobalSecondaryIndex::builder()
             .index_name(UID_INDEX)
             .key_schema(key_part("uid", KeyType::Hash).map_err(AppError::internal)?)
-            .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+            .projection(keys_only())
+            .build()
+            .map_err(AppError::internal)?;
+        let flag_index = GlobalSecondaryIndex::builder()
+            .index_name(FLAG_INDEX)
+            .key_schema(key_part("flag", KeyType::Hash).map_err(AppError::internal)?)
+            .projection(keys_only())
+            .build()
+            .map_err(AppError::internal)?;
+        let list_index = GlobalSecondaryIndex::builder()
+            .index_name(LIST_INDEX)
+            .key_schema(key_part("list", KeyType::Hash).map_err(AppError::internal)?)
+            .key_schema(key_part("lid", KeyType::Range).map_err(AppError::internal)?)
+            .projection(
+                Projection::builder().projection_type(ProjectionType::Include).non_key_attributes("row").build(),
+            )
             .build()
             .map_err(AppError::internal)?;
         self.client
@@ -140,9 +203,14 @@ impl DynamoSocialStore {
             .attribute_definitions(attr("pk", ScalarAttributeType::S).map_err(AppError::internal)?)
             .attribute_definitions(attr("sk", ScalarAttributeType::S).map_err(AppError::internal)?)
             .attribute_definitions(attr("uid", ScalarAttributeType::N).map_err(AppError::internal)?)
+            .attribute_definitions(attr("flag", ScalarAttributeType::S).map_err(AppError::internal)?)
+            .attribute_definitions(attr("list", ScalarAttributeType::S).map_err(AppError::internal)?)
+            .attribute_definitions(attr("lid", ScalarAttributeType::N).map_err(AppError::internal)?)
             .key_schema(key_part("pk", KeyType::Hash).map_err(AppError::internal)?)
             .key_schema(key_part("sk", KeyType::Range).map_err(AppError::internal)?)
             .global_secondary_indexes(uid_index)
+            .global_secondary_indexes(flag_index)
+            .global_secondary_indexes(list_index)
             .send()
             .await
             .map_err(|e| dynamo_error("CreateTable", e))?;
@@ -170,6 +238,41 @@ impl DynamoSocialStore {
             start = out.last_evaluated_key;
             if start.is_none() {
                 return Ok(keys);
+            }
+        }
+    }
+
+    /// Up to `max` entries of `index` under `key` (in `lid` order on `list-index`), and how many
+    /// index entries the reads examined; `count_only` asks for the count alone.
+    async fn query_index(
+        &self,
+        index: &str,
+        (name, key): (&str, String),
+        max: usize,
+        count_only: bool,
+    ) -> AppResult<(Vec<Item>, u64)> {
+        let (mut items, mut counted) = (Vec::new(), 0u64);
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#k = :k")
+                .expression_attribute_names("#k", name)
+                .expression_attribute_values(":k", s(&key))
+                .set_select(count_only.then_some(Select::Count))
+                .limit((max.saturating_sub(counted as usize)).clamp(1, 1000) as i32)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| dynamo_error(&format!("Query {index}"), e))?;
+            counted += out.count.max(0) as u64;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() || counted as usize >= max {
+                return Ok((items, counted));
             }
         }
     }
@@ -352,29 +455,9 @@ impl SocialStore for DynamoSocialStore {
     }
 
     async fn count_pending_to(&self, to: i64) -> AppResult<u64> {
-        let mut count = 0u64;
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .filter_expression("#st = :pending")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":pk", s(format!("APPLY#{to}")))
-                .expression_attribute_values(":pending", s(PENDING))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| dynamo_error("Query count", e))?;
-            count += out.count.max(0) as u64;
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(count);
-            }
-        }
+        // The sparse index holds pending applications only: decided ones cost nothing.
+        let (_, count) = self.query_index(FLAG_INDEX, ("flag", pending_flag(to)), usize::MAX, true).await?;
+        Ok(count)
     }
 
     async fn decide(&self, app: &Application, status: &str, remarks: FriendRemarks, now: i64) -> AppResult<Decided> {
@@ -385,7 +468,8 @@ impl SocialStore for DynamoSocialStore {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(application_key(to, app.id)))
-            .update_expression("SET #st = :s, #row = :row")
+            // Decided: out of the pending count's index.
+            .update_expression("SET #st = :s, #row = :row REMOVE flag")
             .condition_expression("#st = :pending")
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#row", "row")
@@ -456,6 +540,17 @@ impl SocialStore for DynamoSocialStore {
         Ok(rows)
     }
 
+    async fn friends_page(&self, owner: i64, offset: usize, limit: usize) -> AppResult<Vec<Friend>> {
+        let wanted = offset.saturating_add(limit);
+        let (items, _) = self.query_index(LIST_INDEX, ("list", friends_list(owner)), wanted, false).await?;
+        items.iter().skip(offset).take(limit).map(row_of).collect()
+    }
+
+    async fn has_friend_to_chat(&self, owner: i64) -> AppResult<bool> {
+        let (_, count) = self.query_index(FLAG_INDEX, ("flag", chat_flag(owner)), 1, true).await?;
+        Ok(count > 0)
+    }
+
     async fn update_friend(&self, row: &Friend) -> AppResult<()> {
         let result = self
             .client
@@ -482,16 +577,14 @@ impl SocialStore for DynamoSocialStore {
         ];
         transact(&self.client, items).await.map_err(|e| dynamo_error("TransactWriteItems unfriend", e))?;
         // The applications between them are history only; the reservations above were what
-        // blocked a new application.
-        let mut doomed = Vec::new();
-        for (to, from) in [(a, b), (b, a)] {
-            for item in self.query_partition(format!("APPLY#{to}"), true, usize::MAX).await? {
-                if get_n(&item, "from_id") == Some(from) {
-                    doomed.push(key(format!("APPLY#{to}"), get_s(&item, "sk").unwrap_or_default()));
-                }
-            }
-        }
-        self.batch_delete(doomed).await
+        // blocked a new application. The pair's index entries name them; neither inbox is read.
+        let (from_a, from_b) = tokio::try_join!(
+            self.query_index(LIST_INDEX, ("list", pair_list(a, b)), usize::MAX, false),
+            self.query_index(LIST_INDEX, ("list", pair_list(b, a)), usize::MAX, false),
+        )?;
+        let doomed =
+            from_a.0.iter().chain(&from_b.0).filter_map(|i| Some((get_s(i, "pk")?, get_s(i, "sk")?))).collect();
+        self.delete_keys(doomed).await
     }
 
     async fn purge_user(&self, user_id: i64) -> AppResult<()> {

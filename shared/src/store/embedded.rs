@@ -704,6 +704,15 @@ impl SocialStore for EmbeddedSocialStore {
             .await
     }
 
+    async fn friends_page(&self, owner: i64, offset: usize, limit: usize) -> AppResult<Vec<Friend>> {
+        // One local read of the owner's rows (a laptop's store; the DynamoDB adapter reads the page).
+        Ok(self.friends(owner).await?.into_iter().skip(offset).take(limit).collect())
+    }
+
+    async fn has_friend_to_chat(&self, owner: i64) -> AppResult<bool> {
+        Ok(self.friends(owner).await?.iter().any(|f| f.status == 1 && f.isblack == 0))
+    }
+
     async fn update_friend(&self, row: &Friend) -> AppResult<()> {
         let row = row.clone();
         self.db

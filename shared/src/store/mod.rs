@@ -215,6 +215,10 @@ pub trait SocialStore: Send + Sync {
     async fn friend(&self, owner: i64, friend: i64) -> AppResult<Option<Friend>>;
     /// All of `owner`'s rows by ascending row id.
     async fn friends(&self, owner: i64) -> AppResult<Vec<Friend>>;
+    /// `owner`'s rows `offset .. offset + limit` by ascending row id, reading no more rows than that.
+    async fn friends_page(&self, owner: i64, offset: usize, limit: usize) -> AppResult<Vec<Friend>>;
+    /// Whether `owner` has a row with `status = 1` and `isblack = 0`, read as one item.
+    async fn has_friend_to_chat(&self, owner: i64) -> AppResult<bool>;
     /// Saves the flags and remark of an existing row.
     async fn update_friend(&self, row: &Friend) -> AppResult<()>;
     /// Deletes both rows of a pair and every application between them, so they may apply again.
