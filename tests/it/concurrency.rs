@@ -290,3 +290,53 @@ async fn the_admin_list_reads_its_page_not_the_index() {
     let after = store.list(None, 0, 2).await.expect("list");
     assert_eq!((after.count, after.rows[0].id), (95, users[94].id), "the delete counted down in its transaction");
 }
+
+/// A group message reads the group's small `META` item and re-reads the partition only when its
+/// version moved (issue 12 item 3), and a change made by another execution environment is seen
+/// by the very next read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_reads_reuse_the_partition_until_its_version_moves() {
+    use chat_shared::group::{ACTIVE, PENDING};
+    use chat_shared::store::dynamo_group::DynamoGroupStore;
+    use chat_shared::store::dynamo_social::DynamoSocialStore;
+    use chat_shared::store::{GroupChange, GroupStore, Joined, NewGroup};
+    let moto = chat_tests::moto_endpoint();
+    let proxy = chat_tests::CountingProxy::start(chat_tests::endpoint_port(&moto));
+    let table = chat_tests::unique_table();
+    let direct = chat_shared::store::dynamo::client(Some(&moto)).await;
+    DynamoSocialStore::new(direct.clone(), &table).create_table_if_missing().await.expect("table");
+    let sender = DynamoGroupStore::new(chat_shared::store::dynamo::client(Some(&proxy.endpoint())).await, &table);
+    let other = DynamoGroupStore::new(direct, &table);
+    let members: Vec<i64> = (1..=40).collect();
+    let new = NewGroup { user_id: 1, name: "群".into(), avatar: String::new(), members, now: 1 };
+    let (group, _) = other.create(new).await.expect("create");
+    let partition_reads = || proxy.counts().get("DynamoDB_20120810.Query").copied().unwrap_or(0);
+    let read = |store: &DynamoGroupStore| {
+        let store = store.clone();
+        async move { store.group_with_members(group.id).await.expect("read").expect("exists") }
+    };
+
+    let at = proxy.scanned();
+    assert_eq!(read(&sender).await.1.len(), 40);
+    assert_eq!((partition_reads(), proxy.scanned() - at), (1, 41), "the first read reads the partition");
+    for _ in 0..5 {
+        assert_eq!(read(&sender).await.1.len(), 40);
+    }
+    assert_eq!((partition_reads(), proxy.scanned() - at), (1, 41), "then META alone, per message");
+
+    // Every kind of change, made elsewhere, is seen at once.
+    assert!(other.set_nickname(group.id, 7, "七", 2).await.expect("nickname"));
+    let (_, seen) = read(&sender).await;
+    assert_eq!(seen.iter().find(|m| m.user_id == 7).map(|m| m.nickname.as_str()), Some("七"));
+    assert!(matches!(other.join(group.id, 99, PENDING, 3, 500).await.expect("join"), Joined::Added(_)));
+    assert_eq!(read(&sender).await.1.iter().find(|m| m.user_id == 99).map(|m| m.status), Some(PENDING));
+    assert!(other.approve(group.id, 99, 4).await.expect("approve"));
+    assert_eq!(read(&sender).await.1.iter().find(|m| m.user_id == 99).map(|m| m.status), Some(ACTIVE));
+    other.remove_member(group.id, 5).await.expect("remove");
+    assert!(read(&sender).await.1.iter().all(|m| m.user_id != 5), "a removed member receives nothing more");
+    assert!(other.update(group.id, GroupChange::Name("新名字".into()), 5).await.expect("rename"));
+    assert_eq!(read(&sender).await.0.name, "新名字");
+    assert_eq!(partition_reads(), 6, "one partition read per change");
+    other.dissolve(group.id).await.expect("dissolve");
+    assert!(sender.group_with_members(group.id).await.expect("read").is_none(), "a dissolved group is gone");
+}

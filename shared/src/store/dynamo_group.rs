@@ -9,7 +9,10 @@
 //!
 //! `META` counts the group's member rows (`member_rows`), changed in the same transaction as the
 //! rows themselves, so the member cap (spec 5.0) is one condition on one item however many join
-//! at once.
+//! at once. It also carries `version`, added to by every write that changes the group or one of
+//! its member rows: an execution environment keeps the groups it read (`GroupCache`) and, per
+//! group message, reads the small `META` item and re-reads the partition only when its version
+//! moved, so a busy group's partition is not read whole for every message.
 //!
 //! A group is created in one `TransactWriteItems` when it fits (1 + 2 per member ≤ 100 items);
 //! a bigger one gets its member and index items in batches first and its `META` item last, so
@@ -17,6 +20,7 @@
 //! deletes what was written. Dissolving deletes `META` first for the same reason.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
@@ -143,14 +147,15 @@ fn tx_delete(table: &str, key: Item) -> AppResult<TransactWriteItem> {
     Ok(TransactWriteItem::builder().delete(delete).build())
 }
 
-/// Changes the group's member-row count by `delta`; growing is refused beyond `cap`, and a
-/// group that no longer exists is never recreated by it.
+/// Changes the group's member-row count by `delta` (and its version); growing is refused beyond
+/// `cap`, and a group that no longer exists is never recreated by it.
 fn tx_count_members(table: &str, group_id: i64, delta: i64, cap: Option<u64>) -> AppResult<TransactWriteItem> {
     let mut update = Update::builder()
         .table_name(table)
         .set_key(Some(meta_key(group_id)))
-        .update_expression("ADD member_rows :delta")
-        .expression_attribute_values(":delta", n(delta));
+        .update_expression("ADD member_rows :delta, version :one")
+        .expression_attribute_values(":delta", n(delta))
+        .expression_attribute_values(":one", n(1));
     update = match cap {
         Some(cap) => update
             .condition_expression("attribute_exists(pk) AND (attribute_not_exists(member_rows) OR member_rows < :cap)")
@@ -158,6 +163,45 @@ fn tx_count_members(table: &str, group_id: i64, delta: i64, cap: Option<u64>) ->
         None => update.condition_expression("attribute_exists(pk)"),
     };
     Ok(TransactWriteItem::builder().update(update.build().map_err(AppError::internal)?).build())
+}
+
+/// Adds to the version of an existing group (a member row of it changed in the same transaction).
+fn tx_bump_version(table: &str, group_id: i64) -> AppResult<TransactWriteItem> {
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(meta_key(group_id)))
+        .update_expression("ADD version :one")
+        .condition_expression("attribute_exists(pk)")
+        .expression_attribute_values(":one", n(1))
+        .build()
+        .map_err(AppError::internal)?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// Groups with their members as last read by this execution environment, by id, with the
+/// `META` version they were read at.
+#[derive(Default)]
+struct GroupCache {
+    groups: HashMap<i64, (i64, Group, Vec<GroupMember>)>,
+}
+
+/// Groups one execution environment keeps (at most 500 member rows each).
+const CACHED_GROUPS: usize = 128;
+
+impl GroupCache {
+    fn get(&self, id: i64, version: i64) -> Option<(Group, Vec<GroupMember>)> {
+        let (at, group, members) = self.groups.get(&id)?;
+        (*at == version).then(|| (group.clone(), members.clone()))
+    }
+
+    fn put(&mut self, version: i64, group: &Group, members: &[GroupMember]) {
+        if self.groups.len() >= CACHED_GROUPS && !self.groups.contains_key(&group.id) {
+            // Any one goes: a miss costs one partition read.
+            let victim = self.groups.keys().next().copied();
+            victim.map(|v| self.groups.remove(&v));
+        }
+        self.groups.insert(group.id, (version, group.clone(), members.to_vec()));
+    }
 }
 
 fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
@@ -170,12 +214,18 @@ pub struct DynamoGroupStore {
     table: String,
     /// The same table's batch writes and id counters.
     social: DynamoSocialStore,
+    cache: Arc<Mutex<GroupCache>>,
 }
 
 impl DynamoGroupStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         let table = table.into();
-        DynamoGroupStore { social: DynamoSocialStore::new(client.clone(), &table), client, table }
+        DynamoGroupStore {
+            social: DynamoSocialStore::new(client.clone(), &table),
+            client,
+            table,
+            cache: Arc::default(),
+        }
     }
 
     /// Group and member-row ids from blocks of `size` (see [`super::dynamo::IdBlocks`]).
@@ -269,15 +319,21 @@ impl DynamoGroupStore {
         Ok(())
     }
 
-    /// Sets attributes of an existing item; `false` if it does not exist.
-    async fn update_existing(&self, key: Item, sets: &[(&str, AttributeValue)]) -> AppResult<bool> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, GroupCache> {
+        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sets attributes of the existing `META` item and adds to its version; `false` if it does
+    /// not exist.
+    async fn update_meta(&self, group_id: i64, sets: &[(&str, AttributeValue)]) -> AppResult<bool> {
         let expression = sets.iter().enumerate().map(|(i, _)| format!("#f{i} = :v{i}")).collect::<Vec<_>>().join(", ");
         let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key))
-            .update_expression(format!("SET {expression}"))
+            .set_key(Some(meta_key(group_id)))
+            .update_expression(format!("SET {expression} ADD version :one"))
+            .expression_attribute_values(":one", n(1))
             .condition_expression("attribute_exists(pk)");
         for (i, (name, value)) in sets.iter().enumerate() {
             update = update
@@ -329,12 +385,21 @@ impl GroupStore for DynamoGroupStore {
     }
 
     async fn group_with_members(&self, id: i64) -> AppResult<Option<(Group, Vec<GroupMember>)>> {
+        // The version is read before the partition: a change committed in between leaves the
+        // entry under the older version, so the next read sees the move and reads again.
+        let Some(version) = self.social.get(meta_key(id)).await? else { return Ok(None) };
+        let version = get_n(&version, "version").unwrap_or(0);
+        if let Some(cached) = self.cache().get(id, version) {
+            return Ok(Some(cached));
+        }
         let items = self.query_all(&group_pk(id), None).await?;
         let Some(meta) = items.iter().find(|i| get_s(i, "sk").as_deref() == Some(META)) else { return Ok(None) };
         let mut members: Vec<GroupMember> =
             items.iter().filter(|i| is_member_item(i)).map(member_of).collect::<AppResult<_>>()?;
         members.sort_by_key(|m| m.id);
-        Ok(Some((group_of(meta)?, members)))
+        let group = group_of(meta)?;
+        self.cache().put(version, &group, &members);
+        Ok(Some((group, members)))
     }
 
     async fn member(&self, group_id: i64, user_id: i64) -> AppResult<Option<GroupMember>> {
@@ -389,12 +454,26 @@ impl GroupStore for DynamoGroupStore {
             GroupChange::InviteConfirm(v) => ("invite_confirm", n(v)),
             GroupChange::Avatar(v) => ("avatar", s(v)),
         };
-        self.update_existing(meta_key(id), &[(name, value), ("updated_at", n(now))]).await
+        self.update_meta(id, &[(name, value), ("updated_at", n(now))]).await
     }
 
     async fn set_nickname(&self, group_id: i64, user_id: i64, nickname: &str, now: i64) -> AppResult<bool> {
-        let sets = [("nickname", s(nickname)), ("updated_at", n(now))];
-        self.update_existing(member_key(group_id, user_id), &sets).await
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(member_key(group_id, user_id)))
+            .update_expression("SET nickname = :nick, updated_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":nick", s(nickname))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(AppError::internal)?;
+        let items = vec![TransactWriteItem::builder().update(update).build(), tx_bump_version(&self.table, group_id)?];
+        match transact(&self.client, items).await {
+            Ok(_) => Ok(true),
+            // No such member, or no such group.
+            Err(e) if failed_conditions(&e).is_some_and(|f| f.contains(&true)) => Ok(false),
+            Err(e) => Err(dynamo_error("TransactWriteItems group nickname", e)),
+        }
     }
 
     async fn join(&self, group_id: i64, user_id: i64, status: i64, now: i64, cap: u64) -> AppResult<Joined> {
@@ -440,7 +519,11 @@ impl GroupStore for DynamoGroupStore {
             .build()
             .map_err(AppError::internal)?;
         let index = with(index_key(user_id, group_id), [("group_id", n(group_id))]);
-        let items = vec![TransactWriteItem::builder().update(update).build(), tx_put(&self.table, index)?];
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            tx_put(&self.table, index)?,
+            tx_bump_version(&self.table, group_id)?,
+        ];
         match transact(&self.client, items).await {
             Ok(_) => Ok(true),
             Err(e) if failed_conditions(&e).is_some_and(|f| f.contains(&true)) => Ok(false),
