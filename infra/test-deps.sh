@@ -12,6 +12,8 @@ stores_only=false
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# redis-cli assigns the slots of the tests' local Redis Cluster (--cluster create).
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 if ! $stores_only; then
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   # Without a CJK font Chromium draws the console's Chinese text as boxes.
