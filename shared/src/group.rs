@@ -302,7 +302,8 @@ mod tests {
             now: 0,
             logged_in: true,
         }
-        .into_user(id);
+        .into_user(id)
+        .0;
         u.nickname = nickname.into();
         u
     }

@@ -54,18 +54,18 @@ impl Default for UserInfo {
     }
 }
 
-/// A chat user. Times are Unix seconds; they are formatted only on the wire.
+/// A chat user as every authenticated request reads it: the row without its password hash and
+/// settings, which live apart ([`UserPrivate`]) so that this read stays one small item. Times are
+/// Unix seconds; they are formatted only on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: i64,
     pub uuid: String,
     pub username: String,
-    pub password: String,
     pub nickname: String,
     pub avatar: String,
     pub devicefingeruuid: String,
     pub stats: DeviceStats,
-    pub userset: String,
     pub invite_confirm: i64,
     pub status: i64,
     pub role: Role,
@@ -74,6 +74,15 @@ pub struct User {
     pub created_at: i64,
     pub updated_at: i64,
     pub userinfo: UserInfo,
+}
+
+/// The rarely read, possibly large part of a user row: the password hash (logins, password
+/// changes) and the settings JSON (`userset`, up to 65,535 characters: the login family, the
+/// profile routes and a stranger's first message read it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPrivate {
+    pub password: String,
+    pub userset: String,
 }
 
 /// What a new account starts with; the store assigns the id.
@@ -92,17 +101,16 @@ pub struct NewUser {
 
 impl NewUser {
     /// The full row for `id`: defaults of spec 1.6.
-    pub fn into_user(self, id: i64) -> User {
-        User {
+    pub fn into_user(self, id: i64) -> (User, UserPrivate) {
+        let private = UserPrivate { password: self.password, userset: String::new() };
+        let user = User {
             id,
             uuid: uuid::Uuid::new_v4().to_string(),
             username: self.username,
-            password: self.password,
             nickname: String::new(),
             avatar: self.avatar,
             devicefingeruuid: self.devicefingeruuid,
             stats: self.stats,
-            userset: String::new(),
             invite_confirm: 0,
             status: 1,
             role: self.role,
@@ -111,7 +119,8 @@ impl NewUser {
             created_at: self.now,
             updated_at: self.now,
             userinfo: UserInfo::default(),
-        }
+        };
+        (user, private)
     }
 }
 
@@ -180,7 +189,7 @@ impl User {
     }
 
     /// The full row without `password` (spec 1.6), as the login family and admin API return it.
-    pub fn row_json(&self) -> Value {
+    pub fn row_json(&self, userset: &str) -> Value {
         json!({
             "create_time": row_time(self.created_at),
             "id": self.id,
@@ -193,7 +202,7 @@ impl User {
             "devicemodel": self.stats.devicemodel,
             "deviceos": self.stats.deviceos,
             "devicebrand": self.stats.devicebrand,
-            "userset": self.userset,
+            "userset": userset,
             "invite_confirm": self.invite_confirm,
             "mobile": null,
             "email": null,
@@ -215,8 +224,8 @@ impl User {
     }
 
     /// LoginUser (spec 2.6): the row plus `token`.
-    pub fn login_json(&self, token: &str) -> Value {
-        let mut v = self.row_json();
+    pub fn login_json(&self, userset: &str, token: &str) -> Value {
+        let mut v = self.row_json(userset);
         v["token"] = Value::String(token.to_owned());
         v
     }
@@ -249,7 +258,7 @@ impl User {
     }
 
     /// Public profile (spec 3.1).
-    pub fn public_json(&self) -> Value {
+    pub fn public_json(&self, userset: &str) -> Value {
         json!({
             "id": self.id,
             "uuid": self.uuid,
@@ -257,7 +266,7 @@ impl User {
             "nickname": self.nickname,
             "avatar": self.avatar,
             "role": self.role.as_str(),
-            "userset": self.userset,
+            "userset": userset,
             "userinfo": self.userinfo_json(),
         })
     }
@@ -279,11 +288,12 @@ mod tests {
             logged_in: true,
         }
         .into_user(6)
+        .0
     }
 
     #[test]
     fn login_shape_has_every_field_of_the_spec_and_no_password() {
-        let v = sample().login_json("tok");
+        let v = sample().login_json("", "tok");
         let obj = v.as_object().expect("object");
         assert_eq!(obj.len(), 30, "29 row fields plus token");
         assert!(!obj.contains_key("password"));
@@ -296,7 +306,7 @@ mod tests {
 
     #[test]
     fn public_shape_matches_spec_3_1() {
-        let v = sample().public_json();
+        let v = sample().public_json("");
         assert_eq!(v.as_object().map(|o| o.len()), Some(8));
         assert_eq!(
             v["userinfo"],

@@ -95,7 +95,8 @@ async fn logins_and_upgrades_update_in_place(kind: BackendKind) {
         .await
         .expect("login");
     let after = users.get(v.id).await.expect("get").expect("exists");
-    assert_eq!((after.last_login, after.password.as_str(), &after.stats), (Some(1_800_000_000), "new-hash", &stats));
+    assert_eq!((after.last_login, &after.stats), (Some(1_800_000_000), &stats));
+    assert_eq!(users.private(v.id).await.expect("private").map(|p| p.password), Some("new-hash".to_owned()));
     let Created::Created(_) = users.create(new_user("taken", Role::User, ""), None).await.expect("create") else {
         panic!("taken")
     };
@@ -106,7 +107,8 @@ async fn logins_and_upgrades_update_in_place(kind: BackendKind) {
     };
     assert_eq!((up.id, up.role, up.username.as_str()), (v.id, Role::User, "realname"));
     let stored = users.get(v.id).await.expect("get").expect("exists");
-    assert_eq!((stored.role, stored.username.as_str(), stored.password.as_str()), (Role::User, "realname", "h2"));
+    assert_eq!((stored.role, stored.username.as_str()), (Role::User, "realname"));
+    assert_eq!(users.private(v.id).await.expect("private").map(|p| p.password), Some("h2".to_owned()));
     assert_eq!(stored.uuid, v.uuid, "identity is kept");
     assert!(users.find_by_username("VISupgrade").await.expect("find").is_none(), "old name released");
     assert_eq!(users.find_by_username("RealName").await.expect("find").map(|u| u.id), Some(v.id));
@@ -154,7 +156,11 @@ async fn profile_changes_and_bounded_search(kind: BackendKind) {
     users.update_profile(ids[0], ProfileChange::InviteConfirm(1), 6).await.expect("invite");
     users.update_profile(ids[0], ProfileChange::Userset("{}".into()), 7).await.expect("userset");
     let u = users.get(ids[0]).await.expect("get").expect("user");
-    assert_eq!((u.nickname.as_str(), u.invite_confirm, u.userset.as_str(), u.updated_at), ("魂牵一梦", 1, "{}", 7));
+    assert_eq!((u.nickname.as_str(), u.invite_confirm, u.updated_at), ("魂牵一梦", 1, 7));
+    let private = users.private_many(&[ids[0], ids[1], 999_999]).await.expect("private");
+    assert_eq!(private.get(&ids[0]).map(|p| p.userset.as_str()), Some("{}"));
+    assert_eq!(private.get(&ids[1]).map(|p| p.userset.as_str()), Some(""), "settings start empty");
+    assert_eq!(private.len(), 2, "only users that exist");
 
     let hits = users.search("findme", ids[3], 20).await.expect("search");
     let found: Vec<i64> = hits.iter().map(|h| h.id).collect();
@@ -524,9 +530,10 @@ async fn the_admin_list_edits_status_and_deletion(kind: BackendKind) {
     assert_eq!(users.admin_update(&a, renamed, 11).await.expect("edit"), Edited::Updated);
     let now = users.get(a.id).await.expect("get").expect("row");
     assert_eq!(
-        (now.username.as_str(), now.password.as_str(), now.avatar.as_str(), now.updated_at, now.role),
-        ("Renamed", "hash2", "b.jpg", 11, Role::User)
+        (now.username.as_str(), now.avatar.as_str(), now.updated_at, now.role),
+        ("Renamed", "b.jpg", 11, Role::User)
     );
+    assert_eq!(users.private(a.id).await.expect("private").map(|p| p.password), Some("hash2".to_owned()));
     assert_eq!(users.find_by_username("renamed").await.expect("find").map(|u| u.id), Some(a.id));
     assert!(users.find_by_username("lista").await.expect("find").is_none(), "the old name is released");
     assert_eq!(users.admin_update(&a, edit("Again", None), 12).await.expect("edit"), Edited::NotFound, "a stale read");
@@ -544,6 +551,7 @@ async fn the_admin_list_edits_status_and_deletion(kind: BackendKind) {
 
     // Deletion takes the row, the reservation and the device binding.
     assert!(users.delete(&now).await.expect("delete"));
+    assert!(users.private(now.id).await.expect("private").is_none(), "the private part goes with the row");
     assert!(!users.delete(&now).await.expect("delete"), "already gone");
     assert!(users.get(a.id).await.expect("get").is_none());
     assert!(users.find_by_username("renamed").await.expect("find").is_none());

@@ -65,8 +65,12 @@ async fn userset_must_be_a_json_object(kind: BackendKind) {
     let settings =
         r#"{"chatset":{"visitor":{"sendCount":0,"needFollow":false},"user":{"sendCount":1,"needFollow":false}}}"#;
     assert_eq!(post(&b, "/api/chat/userset", &token, json!({"userset": settings})).await, ok(json!("ok")));
-    let stored = b.state.users.get(id).await.expect("get").expect("user");
+    let stored = b.state.users.private(id).await.expect("get").expect("user");
     assert_eq!(stored.userset, settings, "stored verbatim");
+    let (status, login) = b.post_json("/api/loginChat", json!({"username": "settings1", "password": "123456"})).await;
+    assert_eq!((status, login["data"]["userset"].as_str()), (200, Some(settings)), "a login answers with the settings");
+    // That login made its token the current one.
+    let token = login["data"]["token"].as_str().expect("token").to_owned();
     for bad in ["[1,2]", "not json", "\"str\""] {
         assert_eq!(
             post(&b, "/api/chat/userset", &token, json!({"userset": bad})).await,
@@ -80,7 +84,11 @@ async fn userset_must_be_a_json_object(kind: BackendKind) {
         post(&b, "/api/chat/userset", &token, json!({"userset": "{"})).await,
         (422, json!({"msg":"fail","data":"用户设置 的长度 必须 在 2 和 10000000 之间"}))
     );
-    assert_eq!(b.state.users.get(id).await.expect("get").expect("user").userset, settings, "failures change nothing");
+    assert_eq!(
+        b.state.users.private(id).await.expect("get").expect("user").userset,
+        settings,
+        "failures change nothing"
+    );
     let visitor = visitor_token(&b).await;
     assert_eq!(post(&b, "/api/chat/userset", &visitor, json!({"userset": "{}"})).await, ok(json!("ok")), "whitelisted");
 }

@@ -74,7 +74,10 @@ pub async fn list(state: &AppState, page: i64, limit: i64, keyword: Option<&str>
     let offset = crate::validate::page_offset(page, limit);
     let found = state.users.list(keyword.as_deref(), offset, limit as usize).await?;
     let total_page = found.count.div_ceil(limit as u64);
-    let rows: Vec<Value> = found.rows.iter().map(|u| u.row_json()).collect();
+    let ids: Vec<i64> = found.rows.iter().map(|u| u.id).collect();
+    let mut private = state.users.private_many(&ids).await?;
+    let rows: Vec<Value> =
+        found.rows.iter().map(|u| u.row_json(&private.remove(&u.id).unwrap_or_default().userset)).collect();
     Ok(json!({ "count": found.count, "page": page, "limit": limit, "totalPage": total_page, "rows": rows }))
 }
 
@@ -120,13 +123,14 @@ pub async fn save(state: &AppState, username: &str, password: &str, avatar: Opti
 
 /// `GET /admin/chatuser/edit/:id` (spec 7.5).
 pub async fn edit_form(state: &AppState, id: i64) -> AppResult<Value> {
-    let user = state.users.get(id).await?.ok_or(NO_SUCH_USER)?;
+    let (user, private) = tokio::try_join!(state.users.get(id), state.users.private(id))?;
+    let user = user.ok_or(NO_SUCH_USER)?;
     Ok(json!({
         "id": id,
         "title": "修改即时通讯用户",
         "action": format!("/admin/chatuser/update/{id}"),
         "fields": form_fields("即时通讯用户账号", "即时通讯用户密码"),
-        "data": user.row_json(),
+        "data": user.row_json(&private.unwrap_or_default().userset),
         "successUrl": "/admin/chatuser",
     }))
 }

@@ -40,7 +40,7 @@ pub async fn user_set_info(state: &AppState, me: &Caller, user_id: i64) -> AppRe
     let usable = row.as_ref().is_none_or(|r| r.isblack != 1 && r.status == 1);
     Ok(json!({
         "id": user.id,
-        "userset": user.userset,
+        "userset": state.users.private(user.id).await?.unwrap_or_default().userset,
         "invite_confirm": user.invite_confirm,
         "uuid": user.uuid,
         "isgoodfriend": row.is_some(),

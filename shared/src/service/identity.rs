@@ -57,8 +57,9 @@ impl LoginFailures {
     }
 }
 
-/// compareData steps 5–6: issue a token, make it current, answer LoginUser.
-async fn issue_token(state: &AppState, user: &User) -> AppResult<Value> {
+/// compareData steps 5–6: issue a token, make it current, answer LoginUser (with the user's
+/// settings, `userset`).
+async fn issue_token(state: &AppState, user: &User, userset: &str) -> AppResult<Value> {
     let token = jwt::issue(
         &state.config.jwt_secret,
         user.id,
@@ -71,7 +72,7 @@ async fn issue_token(state: &AppState, user: &User) -> AppResult<Value> {
         tracing::error!(user_id = user.id, error = %err, "storing the chat token failed");
         return Err(AppError::Fail("登录失败"));
     }
-    Ok(user.login_json(&token))
+    Ok(user.login_json(userset, &token))
 }
 
 /// compareData with a password (spec 2.6 steps 1–6).
@@ -82,20 +83,18 @@ pub async fn login(state: &AppState, username: &str, password: &str) -> AppResul
         Some(user) if user.is_active() => user,
         _ => return Err(NO_SUCH_ACCOUNT),
     };
-    let rehash = match password::verify(password, &user.password).await? {
+    let private = state.users.private(user.id).await?.unwrap_or_default();
+    let rehash = match password::verify(password, &private.password).await? {
         Verified::No => return Err(AppError::Fail("账户或密码错误")),
         Verified::Yes => None,
         Verified::YesLegacy => Some(password::hash(password).await?),
     };
     let now = now_secs();
-    state.users.record_login(user.id, now, LoginUpdate { rehash: rehash.clone(), stats: None }).await?;
+    state.users.record_login(user.id, now, LoginUpdate { rehash, stats: None }).await?;
     let mut user = user;
     user.last_login = Some(now);
     user.updated_at = now;
-    if let Some(hash) = rehash {
-        user.password = hash;
-    }
-    let response = issue_token(state, &user).await?;
+    let response = issue_token(state, &user, &private.userset).await?;
     failures.clear(state).await?;
     Ok(response)
 }
@@ -116,7 +115,7 @@ pub async fn register(state: &AppState, username: &str, password: &str) -> AppRe
         logged_in: true,
     };
     match state.users.create(new_user, None).await? {
-        Created::Created(user) => issue_token(state, &user).await,
+        Created::Created(user) => issue_token(state, &user, "").await,
         Created::UsernameTaken | Created::DeviceRebound => Err(USERNAME_TAKEN),
     }
 }
@@ -162,18 +161,19 @@ pub async fn visitor_register(state: &AppState, device_id: &str, stats: DeviceSt
                     .users
                     .record_login(user.id, now, LoginUpdate { rehash: None, stats: Some(stats.clone()) })
                     .await?;
+                let userset = state.users.private(user.id).await?.unwrap_or_default().userset;
                 let mut user = user;
                 user.last_login = Some(now);
                 user.updated_at = now;
                 user.stats = stats;
-                return issue_token(state, &user).await;
+                return issue_token(state, &user, &userset).await;
             }
             // Unbound, or bound to an account that has since registered: a device never
             // unlocks a registered account (DEVIATION D4), so it gets a new visitor account.
             other => {
                 let replaces = other.map(|u| u.id);
                 if let Some(user) = create_visitor(state, device_id, &stats, replaces).await? {
-                    return issue_token(state, &user).await;
+                    return issue_token(state, &user, "").await;
                 }
                 // A concurrent registration bound the device first: resolve again.
             }
@@ -229,7 +229,11 @@ pub async fn visitor_register_account(
                 return Err(NO_SUCH_ACCOUNT);
             }
             match state.users.upgrade_visitor(&visitor, username, &hash, now).await? {
-                Upgraded::Upgraded(user) => issue_token(state, &user).await,
+                Upgraded::Upgraded(user) => {
+                    // A visitor's settings stay with the account it becomes.
+                    let userset = state.users.private(user.id).await?.unwrap_or_default().userset;
+                    issue_token(state, &user, &userset).await
+                }
                 Upgraded::UsernameTaken => Err(USERNAME_TAKEN),
                 Upgraded::NotAnActiveVisitor => Err(NO_SUCH_ACCOUNT),
             }
@@ -247,7 +251,7 @@ pub async fn visitor_register_account(
                 logged_in: true,
             };
             match state.users.create(new_user, None).await? {
-                Created::Created(user) => issue_token(state, &user).await,
+                Created::Created(user) => issue_token(state, &user, "").await,
                 Created::UsernameTaken | Created::DeviceRebound => Err(USERNAME_TAKEN),
             }
         }
@@ -257,7 +261,9 @@ pub async fn visitor_register_account(
 /// `GET /api/userinfo/:uuid` (spec 3.1): `null` when unknown or disabled.
 pub async fn public_profile(state: &AppState, uuid: &str) -> AppResult<Value> {
     Ok(match state.users.find_by_uuid(uuid).await? {
-        Some(user) if user.is_active() => user.public_json(),
+        Some(user) if user.is_active() => {
+            user.public_json(&state.users.private(user.id).await?.unwrap_or_default().userset)
+        }
         _ => Value::Null,
     })
 }

@@ -117,7 +117,9 @@ async fn check_send_limits(
         // In their contacts: no limit.
         return Ok(false);
     }
-    match send_count(&recipient.userset, me.role) {
+    // A stranger's first messages only: the settings are read apart from the recipient's row.
+    let userset = state.users.private(recipient.id).await?.unwrap_or_default().userset;
+    match send_count(&userset, me.role) {
         0 if visitor => Err(AppError::Fail("你们不是好友关系，对方设置成：先登录才能发消息")),
         0 => Err(AppError::Fail("对方设置成：需要您先成为他的好友才能发消息")),
         // One atomic claim, so parallel first messages cannot all pass a check-then-send.

@@ -96,7 +96,8 @@ pub async fn set_password(state: &AppState, me: &Caller, old: &str, new: &str, c
         Some(user) if user.is_active() => user,
         _ => return Err(AppError::Fail("用户不存在，无法修改密码")),
     };
-    if password::verify(old, &user.password).await? == Verified::No {
+    let current = state.users.private(user.id).await?.unwrap_or_default().password;
+    if password::verify(old, &current).await? == Verified::No {
         return Err(AppError::Fail("原始密码错误，无法修改密码"));
     }
     let hash = password::hash(new).await?;

@@ -34,7 +34,7 @@ use super::{
     AdminEdit, Created, DeviceBinding, Edited, LoginUpdate, ProfileChange, Upgraded, UserPage, UserStore, SEARCH_BUDGET,
 };
 use crate::error::{AppError, AppResult};
-use crate::model::{is_searchable, username_key, DeviceStats, NewUser, Role, User, UserInfo, UserSummary};
+use crate::model::{is_searchable, username_key, DeviceStats, NewUser, Role, User, UserInfo, UserPrivate, UserSummary};
 
 pub const UUID_INDEX: &str = "uuid-index";
 pub const DEVICE_INDEX: &str = "devicefingeruuid-index";
@@ -185,20 +185,52 @@ fn device_pk(device_id: &str) -> String {
     format!("DEVICE#{device_id}")
 }
 
+/// `PRIVATE#<id>`: the user's password hash and settings, apart from the row every request reads.
+fn private_pk(id: i64) -> String {
+    format!("PRIVATE#{id}")
+}
+
+fn private_to_item(id: i64, p: &UserPrivate) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), s(private_pk(id))),
+        ("id".to_owned(), n(id)),
+        ("password".to_owned(), s(&p.password)),
+        ("userset".to_owned(), s(&p.userset)),
+    ])
+}
+
+/// Deletes the item at `pk` (no condition), inside a transaction.
+fn tx_delete_key(table: &str, pk: String) -> AppResult<TransactWriteItem> {
+    let delete = Delete::builder().table_name(table).key("pk", s(pk)).build().map_err(AppError::internal)?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
+}
+
+/// Sets one attribute (`password` or `userset`) of a user's private item, inside a transaction
+/// whose update of the user row checks that the user exists.
+fn set_private(table: &str, id: i64, attribute: &str, value: &str) -> AppResult<TransactWriteItem> {
+    let update = Update::builder()
+        .table_name(table)
+        .key("pk", s(private_pk(id)))
+        .update_expression("SET #f = :v")
+        .expression_attribute_names("#f", attribute)
+        .expression_attribute_values(":v", s(value))
+        .build()
+        .map_err(AppError::internal)?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
 fn user_to_item(u: &User) -> Item {
     let mut item: Item = HashMap::from([
         ("pk".to_owned(), s(user_pk(u.id))),
         ("id".to_owned(), n(u.id)),
         ("uuid".to_owned(), s(&u.uuid)),
         ("username".to_owned(), s(&u.username)),
-        ("password".to_owned(), s(&u.password)),
         ("nickname".to_owned(), s(&u.nickname)),
         ("avatar".to_owned(), s(&u.avatar)),
         ("uniplatform".to_owned(), s(&u.stats.uniplatform)),
         ("devicemodel".to_owned(), s(&u.stats.devicemodel)),
         ("deviceos".to_owned(), s(&u.stats.deviceos)),
         ("devicebrand".to_owned(), s(&u.stats.devicebrand)),
-        ("userset".to_owned(), s(&u.userset)),
         ("invite_confirm".to_owned(), n(u.invite_confirm)),
         ("status".to_owned(), n(u.status)),
         ("role".to_owned(), s(u.role.as_str())),
@@ -248,7 +280,6 @@ fn user_from_item(item: &Item) -> AppResult<User> {
         id: get_n(item, "id").ok_or_else(|| corrupt("id"))?,
         uuid: get_s(item, "uuid").ok_or_else(|| corrupt("uuid"))?,
         username: get_s(item, "username").ok_or_else(|| corrupt("username"))?,
-        password: text("password"),
         nickname: text("nickname"),
         avatar: text("avatar"),
         devicefingeruuid: text("devicefingeruuid"),
@@ -258,7 +289,6 @@ fn user_from_item(item: &Item) -> AppResult<User> {
             deviceos: text("deviceos"),
             devicebrand: text("devicebrand"),
         },
-        userset: text("userset"),
         invite_confirm: get_n(item, "invite_confirm").unwrap_or(0),
         status: get_n(item, "status").unwrap_or(1),
         role: get_s(item, "role").and_then(|r| Role::parse(&r)).ok_or_else(|| corrupt("role"))?,
@@ -533,6 +563,22 @@ pub struct DynamoUserStore {
 }
 
 impl DynamoUserStore {
+    /// Sets `password` or `userset` of an existing user, with the row's `updated_at`.
+    async fn update_private(&self, id: i64, attribute: &str, value: &str, at: i64) -> AppResult<()> {
+        let touched = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(id)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET updated_at = :t")
+            .expression_attribute_values(":t", n(at))
+            .build()
+            .map_err(AppError::internal)?;
+        let items =
+            vec![TransactWriteItem::builder().update(touched).build(), set_private(&self.table, id, attribute, value)?];
+        transact(&self.client, items).await.map_err(|e| dynamo_error("TransactWriteItems private", e))?;
+        Ok(())
+    }
+
     /// The number of users, from the 16 per-shard counters (one batch read).
     async fn user_count(&self) -> AppResult<u64> {
         let keys = (0..INDEX_SHARDS).map(|shard| HashMap::from([("pk".to_owned(), s(user_count_pk(shard)))])).collect();
@@ -694,7 +740,7 @@ const STALE_READ_ATTEMPTS: usize = 3;
 impl UserStore for DynamoUserStore {
     async fn create(&self, new_user: NewUser, device: Option<DeviceBinding>) -> AppResult<Created> {
         let id = self.next_id("user").await?;
-        let user = new_user.into_user(id);
+        let (user, private) = new_user.into_user(id);
         let mut items = vec![
             put(&self.table, user_to_item(&user), "attribute_not_exists(pk)", None)?,
             put(
@@ -714,7 +760,14 @@ impl UserStore for DynamoUserStore {
                 }
             });
         }
-        // Last, so the failed conditions above keep their positions.
+        // Last, so the failed conditions above keep their positions. The private item of a fresh
+        // id needs no condition.
+        let private = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(private_to_item(id, &private)))
+            .build()
+            .map_err(AppError::internal)?;
+        items.push(TransactWriteItem::builder().put(private).build());
         items.push(count_users(&self.table, id, 1)?);
         match transact(&self.client, items).await {
             Ok(_) => Ok(Created::Created(Box::new(user))),
@@ -781,10 +834,6 @@ impl UserStore for DynamoUserStore {
             .key("pk", s(user_pk(id)))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", n(at));
-        if let Some(hash) = update.rehash {
-            set.push("#pw = :h");
-            request = request.expression_attribute_names("#pw", "password").expression_attribute_values(":h", s(hash));
-        }
         if let Some(stats) = update.stats {
             set.extend(["uniplatform = :p", "devicemodel = :m", "deviceos = :o", "devicebrand = :b"]);
             request = request
@@ -798,16 +847,29 @@ impl UserStore for DynamoUserStore {
             .send()
             .await
             .map_err(|e| dynamo_error("UpdateItem login", e))?;
+        if let Some(hash) = update.rehash {
+            // Apart from the row: should this write fail, the next login replaces the legacy hash.
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(private_pk(id)))
+                .update_expression("SET #pw = :h")
+                .expression_attribute_names("#pw", "password")
+                .expression_attribute_values(":h", s(hash))
+                .send()
+                .await
+                .map_err(|e| dynamo_error("UpdateItem rehash", e))?;
+        }
         Ok(())
     }
 
     async fn update_profile(&self, id: i64, change: ProfileChange, at: i64) -> AppResult<()> {
         let (attribute, value) = match change {
-            ProfileChange::Userset(v) => ("userset", s(v)),
+            ProfileChange::Userset(v) => return self.update_private(id, "userset", &v, at).await,
+            ProfileChange::Password(v) => return self.update_private(id, "password", &v, at).await,
             ProfileChange::Nickname(v) => ("nickname", s(v)),
             ProfileChange::Avatar(v) => ("avatar", s(v)),
             ProfileChange::InviteConfirm(v) => ("invite_confirm", n(v)),
-            ProfileChange::Password(v) => ("password", s(v)),
         };
         self.client
             .update_item()
@@ -873,18 +935,16 @@ impl UserStore for DynamoUserStore {
             .table_name(&self.table)
             .key("pk", s(user_pk(user.id)))
             .update_expression(
-                "SET #un = :u, username_lc = :lc, #pw = :h, #r = :user, #d = :dir, last_login = :t, updated_at = :t",
+                "SET #un = :u, username_lc = :lc, #r = :user, #d = :dir, last_login = :t, updated_at = :t",
             )
             .condition_expression("#r = :visitor AND #s = :one")
             .expression_attribute_names("#un", "username")
-            .expression_attribute_names("#pw", "password")
             .expression_attribute_names("#r", "role")
             .expression_attribute_names("#s", "status")
             .expression_attribute_names("#d", "directory")
             .expression_attribute_values(":u", s(username))
             .expression_attribute_values(":lc", s(username_key(username)))
             .expression_attribute_values(":dir", s(index_shard_key(user.id)))
-            .expression_attribute_values(":h", s(password_hash))
             .expression_attribute_values(":user", s(Role::User.as_str()))
             .expression_attribute_values(":visitor", s(Role::Visitor.as_str()))
             .expression_attribute_values(":one", n(1))
@@ -893,11 +953,11 @@ impl UserStore for DynamoUserStore {
             .map_err(AppError::internal)?;
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
         items.extend(self.move_reservation(user, username)?);
+        items.push(set_private(&self.table, user.id, "password", password_hash)?);
         match transact(&self.client, items).await {
             Ok(_) => {
                 let mut upgraded = user.clone();
                 upgraded.username = username.to_owned();
-                upgraded.password = password_hash.to_owned();
                 upgraded.role = Role::User;
                 upgraded.last_login = Some(at);
                 upgraded.updated_at = at;
@@ -974,10 +1034,6 @@ impl UserStore for DynamoUserStore {
             .expression_attribute_values(":lc", s(username_key(&edit.username)))
             .expression_attribute_values(":old", s(username_key(&user.username)))
             .expression_attribute_values(":t", n(at));
-        if let Some(hash) = edit.password {
-            set.push("#pw = :h");
-            update = update.expression_attribute_names("#pw", "password").expression_attribute_values(":h", s(hash));
-        }
         if let Some(avatar) = edit.avatar {
             set.push("avatar = :a");
             update = update.expression_attribute_values(":a", s(avatar));
@@ -985,6 +1041,9 @@ impl UserStore for DynamoUserStore {
         let update = update.update_expression(format!("SET {}", set.join(", "))).build().map_err(AppError::internal)?;
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
         items.extend(self.move_reservation(user, &edit.username)?);
+        if let Some(hash) = &edit.password {
+            items.push(set_private(&self.table, user.id, "password", hash)?);
+        }
         match transact(&self.client, items).await {
             Ok(_) => Ok(Edited::Updated),
             Err(e) => match failed_conditions(&e) {
@@ -1032,6 +1091,24 @@ impl UserStore for DynamoUserStore {
         Err(AppError::internal("dynamodb: the user's role kept changing during a status change"))
     }
 
+    async fn private_many(&self, ids: &[i64]) -> AppResult<HashMap<i64, UserPrivate>> {
+        let mut unique = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let keys = unique.iter().map(|&id| HashMap::from([("pk".to_owned(), s(private_pk(id)))])).collect();
+        let items = batch_get_items(&self.client, &self.table, keys, true).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let private = UserPrivate {
+                    password: get_s(item, "password").unwrap_or_default(),
+                    userset: get_s(item, "userset").unwrap_or_default(),
+                };
+                Some((get_n(item, "id")?, private))
+            })
+            .collect())
+    }
+
     async fn highest_id(&self) -> AppResult<i64> {
         let counter = self.get_item("COUNTER#user".to_owned()).await?;
         Ok(counter.and_then(|c| get_n(&c, "n")).unwrap_or(0))
@@ -1056,6 +1133,7 @@ impl UserStore for DynamoUserStore {
                 }
             })?;
             items.extend(name.into_iter().chain(device));
+            items.push(tx_delete_key(&self.table, private_pk(user.id))?);
             match transact(&self.client, items).await {
                 Ok(_) => return Ok(true),
                 Err(e) => match failed_conditions(&e) {

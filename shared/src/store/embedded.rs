@@ -2,6 +2,7 @@
 //! restart with no external service. redb is synchronous, so every call runs on the blocking pool;
 //! its write transactions are serialised, which makes uniqueness checks and writes atomic.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use super::{
 };
 use crate::clock::now_ms;
 use crate::error::{AppError, AppResult};
-use crate::model::{is_searchable, username_key, NewUser, Role, User, UserSummary};
+use crate::model::{is_searchable, username_key, NewUser, Role, User, UserPrivate, UserSummary};
 use crate::social::{Application, Friend, AGREE, IGNORE, PENDING, REFUSE};
 
 pub(super) fn db_error(e: impl Into<redb::Error>) -> AppError {
@@ -68,22 +69,32 @@ impl EmbeddedDb {
     }
 }
 
-fn decode(json: &str) -> AppResult<User> {
+/// A user row as stored: the user and its private part in one JSON document (a laptop's store
+/// has no read costs to split for; the layout is the one chat-local always wrote).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredUser {
+    #[serde(flatten)]
+    user: User,
+    #[serde(flatten)]
+    private: UserPrivate,
+}
+
+fn decode(json: &str) -> AppResult<StoredUser> {
     serde_json::from_str(json).map_err(AppError::internal)
 }
 
-fn encode(user: &User) -> AppResult<String> {
-    serde_json::to_string(user).map_err(AppError::internal)
+fn encode(row: &StoredUser) -> AppResult<String> {
+    serde_json::to_string(row).map_err(AppError::internal)
 }
 
-fn read_user(db: &Database, id: u64) -> AppResult<Option<User>> {
+fn read_user(db: &Database, id: u64) -> AppResult<Option<StoredUser>> {
     let txn = db.begin_read().map_err(db_error)?;
     let users = txn.open_table(USERS).map_err(db_error)?;
     let found = users.get(id).map_err(db_error)?;
     found.map(|json| decode(json.value())).transpose()
 }
 
-fn read_ref(db: &Database, table: TableDefinition<&str, u64>, key: &str) -> AppResult<Option<User>> {
+fn read_ref(db: &Database, table: TableDefinition<&str, u64>, key: &str) -> AppResult<Option<StoredUser>> {
     let id = {
         let txn = db.begin_read().map_err(db_error)?;
         let refs = txn.open_table(table).map_err(db_error)?;
@@ -97,20 +108,20 @@ fn read_ref(db: &Database, table: TableDefinition<&str, u64>, key: &str) -> AppR
 }
 
 /// The user row inside a write transaction.
-fn user_in(txn: &WriteTransaction, id: i64) -> AppResult<Option<User>> {
+fn user_in(txn: &WriteTransaction, id: i64) -> AppResult<Option<StoredUser>> {
     let users = txn.open_table(USERS).map_err(db_error)?;
     let found = users.get(id as u64).map_err(db_error)?;
     found.map(|g| decode(g.value())).transpose()
 }
 
 /// Reads, changes and writes back one user inside a write transaction.
-fn update_user(txn: &WriteTransaction, id: i64, change: impl FnOnce(&mut User)) -> AppResult<Option<User>> {
+fn update_user(txn: &WriteTransaction, id: i64, change: impl FnOnce(&mut StoredUser)) -> AppResult<Option<StoredUser>> {
     let mut users = txn.open_table(USERS).map_err(db_error)?;
     let current = users.get(id as u64).map_err(db_error)?.map(|g| decode(g.value())).transpose()?;
-    let Some(mut user) = current else { return Ok(None) };
-    change(&mut user);
-    users.insert(id as u64, encode(&user)?.as_str()).map_err(db_error)?;
-    Ok(Some(user))
+    let Some(mut row) = current else { return Ok(None) };
+    change(&mut row);
+    users.insert(id as u64, encode(&row)?.as_str()).map_err(db_error)?;
+    Ok(Some(row))
 }
 
 /// Moves user `id`'s username reservation from `old_key` to `username`'s; `false` (and nothing
@@ -150,7 +161,7 @@ impl UserStore for EmbeddedUserStore {
                 let id = counters.get("user").map_err(db_error)?.map_or(0, |g| g.value()) + 1;
                 // Ids are never reused, even when the creation below is refused.
                 counters.insert("user", id).map_err(db_error)?;
-                let user = new_user.into_user(id as i64);
+                let (user, private) = new_user.into_user(id as i64);
                 let mut devices = txn.open_table(DEVICES).map_err(db_error)?;
                 if let Some(binding) = &device {
                     let bound = devices.get(binding.device_id.as_str()).map_err(db_error)?.map(|g| g.value() as i64);
@@ -168,8 +179,9 @@ impl UserStore for EmbeddedUserStore {
                     devices.insert(binding.device_id.as_str(), id).map_err(db_error)?;
                 }
                 txn.open_table(UUIDS).map_err(db_error)?.insert(user.uuid.as_str(), id).map_err(db_error)?;
-                txn.open_table(USERS).map_err(db_error)?.insert(id, encode(&user)?.as_str()).map_err(db_error)?;
-                Ok(Created::Created(Box::new(user)))
+                let row = StoredUser { user, private };
+                txn.open_table(USERS).map_err(db_error)?.insert(id, encode(&row)?.as_str()).map_err(db_error)?;
+                Ok(Created::Created(Box::new(row.user)))
             })
             .await
     }
@@ -178,7 +190,7 @@ impl UserStore for EmbeddedUserStore {
         if id <= 0 {
             return Ok(None);
         }
-        self.db.run(move |db| read_user(db, id as u64)).await
+        self.db.run(move |db| Ok(read_user(db, id as u64)?.map(|row| row.user))).await
     }
 
     async fn get_many(&self, ids: &[i64]) -> AppResult<Vec<User>> {
@@ -187,7 +199,7 @@ impl UserStore for EmbeddedUserStore {
             .run(move |db| {
                 let mut users = Vec::new();
                 for id in ids.into_iter().filter(|id| *id > 0) {
-                    users.extend(read_user(db, id as u64)?);
+                    users.extend(read_user(db, id as u64)?.map(|row| row.user));
                 }
                 Ok(users)
             })
@@ -196,30 +208,30 @@ impl UserStore for EmbeddedUserStore {
 
     async fn find_by_username(&self, username: &str) -> AppResult<Option<User>> {
         let key = username_key(username);
-        self.db.run(move |db| read_ref(db, USERNAMES, &key)).await
+        self.db.run(move |db| Ok(read_ref(db, USERNAMES, &key)?.map(|row| row.user))).await
     }
 
     async fn find_by_uuid(&self, uuid: &str) -> AppResult<Option<User>> {
         let key = uuid.to_owned();
-        self.db.run(move |db| read_ref(db, UUIDS, &key)).await
+        self.db.run(move |db| Ok(read_ref(db, UUIDS, &key)?.map(|row| row.user))).await
     }
 
     async fn find_by_device(&self, device_id: &str) -> AppResult<Option<User>> {
         let key = device_id.to_owned();
-        self.db.run(move |db| read_ref(db, DEVICES, &key)).await
+        self.db.run(move |db| Ok(read_ref(db, DEVICES, &key)?.map(|row| row.user))).await
     }
 
     async fn record_login(&self, id: i64, at: i64, update: LoginUpdate) -> AppResult<()> {
         self.db
             .write(move |txn| {
-                update_user(txn, id, |u| {
-                    u.last_login = Some(at);
-                    u.updated_at = at;
+                update_user(txn, id, |row| {
+                    row.user.last_login = Some(at);
+                    row.user.updated_at = at;
                     if let Some(hash) = update.rehash {
-                        u.password = hash;
+                        row.private.password = hash;
                     }
                     if let Some(stats) = update.stats {
-                        u.stats = stats;
+                        row.user.stats = stats;
                     }
                 })
                 .map(|_| ())
@@ -230,15 +242,15 @@ impl UserStore for EmbeddedUserStore {
     async fn update_profile(&self, id: i64, change: ProfileChange, at: i64) -> AppResult<()> {
         self.db
             .write(move |txn| {
-                update_user(txn, id, |u| {
+                update_user(txn, id, |row| {
                     match change {
-                        ProfileChange::Userset(v) => u.userset = v,
-                        ProfileChange::Nickname(v) => u.nickname = v,
-                        ProfileChange::Avatar(v) => u.avatar = v,
-                        ProfileChange::InviteConfirm(v) => u.invite_confirm = v,
-                        ProfileChange::Password(v) => u.password = v,
+                        ProfileChange::Userset(v) => row.private.userset = v,
+                        ProfileChange::Nickname(v) => row.user.nickname = v,
+                        ProfileChange::Avatar(v) => row.user.avatar = v,
+                        ProfileChange::InviteConfirm(v) => row.user.invite_confirm = v,
+                        ProfileChange::Password(v) => row.private.password = v,
                     }
-                    u.updated_at = at;
+                    row.user.updated_at = at;
                 })
                 .map(|_| ())
             })
@@ -255,7 +267,7 @@ impl UserStore for EmbeddedUserStore {
                 let mut examined = 0;
                 for entry in users.iter().map_err(db_error)? {
                     let (_, json) = entry.map_err(db_error)?;
-                    let user = decode(json.value())?;
+                    let user = decode(json.value())?.user;
                     if !is_searchable(user.role, user.status) {
                         continue;
                     }
@@ -278,21 +290,21 @@ impl UserStore for EmbeddedUserStore {
         self.db
             .write(move |txn| {
                 let current = user_in(txn, id)?;
-                if !current.is_some_and(|u| u.role == Role::Visitor && u.is_active()) {
+                if !current.is_some_and(|row| row.user.role == Role::Visitor && row.user.is_active()) {
                     return Ok(Upgraded::NotAnActiveVisitor);
                 }
                 if !move_username(txn, id, &old_key, &username)? {
                     return Ok(Upgraded::UsernameTaken);
                 }
-                let upgraded = update_user(txn, id, |u| {
-                    u.username = username;
-                    u.password = password_hash;
-                    u.role = Role::User;
-                    u.last_login = Some(at);
-                    u.updated_at = at;
+                let upgraded = update_user(txn, id, |row| {
+                    row.user.username = username;
+                    row.private.password = password_hash;
+                    row.user.role = Role::User;
+                    row.user.last_login = Some(at);
+                    row.user.updated_at = at;
                 })?;
                 upgraded
-                    .map(|u| Upgraded::Upgraded(Box::new(u)))
+                    .map(|row| Upgraded::Upgraded(Box::new(row.user)))
                     .ok_or_else(|| AppError::internal("embedded store: user vanished"))
             })
             .await
@@ -307,7 +319,7 @@ impl UserStore for EmbeddedUserStore {
                 let mut page = UserPage::default();
                 for entry in users.iter().map_err(db_error)?.rev() {
                     let (_, json) = entry.map_err(db_error)?;
-                    let user = decode(json.value())?;
+                    let user = decode(json.value())?.user;
                     if keyword.as_ref().is_some_and(|k| !username_key(&user.username).contains(k.as_str())) {
                         continue;
                     }
@@ -326,21 +338,21 @@ impl UserStore for EmbeddedUserStore {
         self.db
             .write(move |txn| {
                 let current = user_in(txn, id)?;
-                if current.is_none_or(|u| username_key(&u.username) != old_key) {
+                if current.is_none_or(|row| username_key(&row.user.username) != old_key) {
                     return Ok(Edited::NotFound);
                 }
                 if !move_username(txn, id, &old_key, &edit.username)? {
                     return Ok(Edited::UsernameTaken);
                 }
-                update_user(txn, id, |u| {
-                    u.username = edit.username;
+                update_user(txn, id, |row| {
+                    row.user.username = edit.username;
                     if let Some(hash) = edit.password {
-                        u.password = hash;
+                        row.private.password = hash;
                     }
                     if let Some(avatar) = edit.avatar {
-                        u.avatar = avatar;
+                        row.user.avatar = avatar;
                     }
-                    u.updated_at = at;
+                    row.user.updated_at = at;
                 })?;
                 Ok(Edited::Updated)
             })
@@ -351,11 +363,24 @@ impl UserStore for EmbeddedUserStore {
         let id = user.id;
         self.db
             .write(move |txn| {
-                let updated = update_user(txn, id, |u| {
-                    u.status = status;
-                    u.updated_at = at;
+                let updated = update_user(txn, id, |row| {
+                    row.user.status = status;
+                    row.user.updated_at = at;
                 })?;
                 Ok(updated.is_some())
+            })
+            .await
+    }
+
+    async fn private_many(&self, ids: &[i64]) -> AppResult<HashMap<i64, UserPrivate>> {
+        let ids = ids.to_vec();
+        self.db
+            .run(move |db| {
+                let mut found = HashMap::new();
+                for id in ids.into_iter().filter(|id| *id > 0) {
+                    found.extend(read_user(db, id as u64)?.map(|row| (id, row.private)));
+                }
+                Ok(found)
             })
             .await
     }
@@ -379,7 +404,7 @@ impl UserStore for EmbeddedUserStore {
                     .map_err(db_error)?
                     .remove(id)
                     .map_err(db_error)?
-                    .map(|g| decode(g.value()))
+                    .map(|g| decode(g.value()).map(|row| row.user))
                     .transpose()?
                 else {
                     return Ok(false);

@@ -1,5 +1,7 @@
 //! Store ports. Domain services see only these traits; each backend has one adapter per port.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 
 use crate::error::AppResult;
@@ -7,7 +9,7 @@ use serde_json::Value;
 
 use crate::group::{Group, GroupMember};
 use crate::manager::{Manager, NewManager};
-use crate::model::{DeviceStats, NewUser, Role, User, UserSummary};
+use crate::model::{DeviceStats, NewUser, Role, User, UserPrivate, UserSummary};
 use crate::social::{Application, Friend};
 
 pub mod dynamo;
@@ -136,6 +138,13 @@ pub trait UserStore: Send + Sync {
     /// At least the highest user id ever given out (0 before the first user): where the
     /// keepalive's shards end.
     async fn highest_id(&self) -> AppResult<i64>;
+    /// The password hashes and settings of the users that exist among `ids` (one batched,
+    /// strongly consistent read, apart from the rows every request reads).
+    async fn private_many(&self, ids: &[i64]) -> AppResult<HashMap<i64, UserPrivate>>;
+    /// [`UserStore::private_many`] of one user.
+    async fn private(&self, id: i64) -> AppResult<Option<UserPrivate>> {
+        Ok(self.private_many(&[id]).await?.remove(&id))
+    }
 }
 
 /// The admins of the management API (spec 7.1), kept apart from chat users.
