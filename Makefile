@@ -1,6 +1,6 @@
 # The two commands of the README: `make run` and `make test`; the rest are for developers and deployers.
 .PHONY: run test test-deps store-deps deploy-deps lint-template lint-openapi lint-modules lint build invoke bench-coldstart \
-	bench-hash-memory bench-fanout bench-keepalive bench-counters release-tradeoff load release-size deploy-build admin-bootstrap fuzz
+	bench-hash-memory bench-fanout bench-keepalive bench-counters bench-capacity release-tradeoff load release-size deploy-build admin-bootstrap fuzz
 
 # Runs the whole backend locally on http://127.0.0.1:3000 with the embedded store; the admin
 # console is at /admin (first start: manager admin / admin123456 unless CHAT_ADMIN_* are set).
@@ -91,6 +91,12 @@ bench-keepalive: store-deps
 bench-counters: store-deps
 	cargo build --release -p chat-tests --bin counter-bench
 	target/release/counter-bench $(or $(REGISTRATIONS),500)
+
+# DynamoDB read/write units of a token check, a login and a send, before and after the user row
+# split (item sizes of what the service writes, by DynamoDB's size rules).
+bench-capacity: store-deps
+	cargo build --release -p chat-tests --bin capacity-bench
+	target/release/capacity-bench
 
 # Messages/s and p50/p99 delivery latency through chat-local (a script, not a test).
 load:
