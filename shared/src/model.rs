@@ -79,10 +79,17 @@ pub struct User {
 /// The rarely read, possibly large part of a user row: the password hash (logins, password
 /// changes) and the settings JSON (`userset`, up to 65,535 characters: the login family, the
 /// profile routes and a stranger's first message read it).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserPrivate {
     pub password: String,
     pub userset: String,
+}
+
+/// Never prints the hash, so no log line can carry it.
+impl std::fmt::Debug for UserPrivate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserPrivate").field("password", &"<redacted>").field("userset", &self.userset).finish()
+    }
 }
 
 /// What a new account starts with; the store assigns the id.

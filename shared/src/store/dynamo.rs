@@ -190,6 +190,18 @@ fn private_pk(id: i64) -> String {
     format!("PRIVATE#{id}")
 }
 
+/// The user id of a private item, from its key.
+fn private_id(item: &Item) -> Option<i64> {
+    get_s(item, "pk")?.strip_prefix("PRIVATE#")?.parse().ok()
+}
+
+fn private_from_item(item: &Item) -> UserPrivate {
+    UserPrivate {
+        password: get_s(item, "password").unwrap_or_default(),
+        userset: get_s(item, "userset").unwrap_or_default(),
+    }
+}
+
 fn private_to_item(id: i64, p: &UserPrivate) -> Item {
     HashMap::from([
         ("pk".to_owned(), s(private_pk(id))),
@@ -211,9 +223,10 @@ fn set_private(table: &str, id: i64, attribute: &str, value: &str) -> AppResult<
     let update = Update::builder()
         .table_name(table)
         .key("pk", s(private_pk(id)))
-        .update_expression("SET #f = :v")
+        .update_expression("SET #f = :v, id = :id")
         .expression_attribute_names("#f", attribute)
         .expression_attribute_values(":v", s(value))
+        .expression_attribute_values(":id", n(id))
         .build()
         .map_err(AppError::internal)?;
     Ok(TransactWriteItem::builder().update(update).build())
@@ -849,16 +862,23 @@ impl UserStore for DynamoUserStore {
             .map_err(|e| dynamo_error("UpdateItem login", e))?;
         if let Some(hash) = update.rehash {
             // Apart from the row: should this write fail, the next login replaces the legacy hash.
-            self.client
+            // Only an existing item: a user deleted meanwhile must not get its hash back.
+            let replaced = self
+                .client
                 .update_item()
                 .table_name(&self.table)
                 .key("pk", s(private_pk(id)))
+                .condition_expression("attribute_exists(pk)")
                 .update_expression("SET #pw = :h")
                 .expression_attribute_names("#pw", "password")
                 .expression_attribute_values(":h", s(hash))
                 .send()
-                .await
-                .map_err(|e| dynamo_error("UpdateItem rehash", e))?;
+                .await;
+            match replaced {
+                Ok(_) => {}
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(dynamo_error("UpdateItem rehash", e)),
+            }
         }
         Ok(())
     }
@@ -1097,17 +1117,13 @@ impl UserStore for DynamoUserStore {
         unique.dedup();
         let keys = unique.iter().map(|&id| HashMap::from([("pk".to_owned(), s(private_pk(id)))])).collect();
         let items = batch_get_items(&self.client, &self.table, keys, true).await?;
-        Ok(items
-            .iter()
-            .filter_map(|item| {
-                let private = UserPrivate {
-                    password: get_s(item, "password").unwrap_or_default(),
-                    userset: get_s(item, "userset").unwrap_or_default(),
-                };
-                Some((get_n(item, "id")?, private))
-            })
-            .collect())
+        Ok(items.iter().filter_map(|item| Some((private_id(item)?, private_from_item(item)))).collect())
     }
+    /// One `GetItem` (what the login and profile functions' policies allow), not a batch.
+    async fn private(&self, id: i64) -> AppResult<Option<UserPrivate>> {
+        Ok(self.get_item(private_pk(id)).await?.map(|item| private_from_item(&item)))
+    }
+
 
     async fn highest_id(&self) -> AppResult<i64> {
         let counter = self.get_item("COUNTER#user".to_owned()).await?;
