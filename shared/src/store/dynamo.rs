@@ -1124,7 +1124,6 @@ impl UserStore for DynamoUserStore {
         Ok(self.get_item(private_pk(id)).await?.map(|item| private_from_item(&item)))
     }
 
-
     async fn highest_id(&self) -> AppResult<i64> {
         let counter = self.get_item("COUNTER#user".to_owned()).await?;
         Ok(counter.and_then(|c| get_n(&c, "n")).unwrap_or(0))
