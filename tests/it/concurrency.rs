@@ -162,6 +162,26 @@ on_every_backend!(
     concurrent_visitor_registrations_of_one_device_create_one_user,
 );
 
+/// A fresh table in moto, a client straight to moto (to create the table, or to act as another
+/// execution environment) and one through a proxy that counts what the adapter under test does.
+struct CountedMoto {
+    table: String,
+    direct: aws_sdk_dynamodb::Client,
+    counted: aws_sdk_dynamodb::Client,
+    proxy: chat_tests::CountingProxy,
+}
+
+async fn counted_moto() -> CountedMoto {
+    let moto = chat_tests::moto_endpoint();
+    let proxy = chat_tests::CountingProxy::start(chat_tests::endpoint_port(&moto));
+    CountedMoto {
+        table: chat_tests::unique_table(),
+        direct: chat_shared::store::dynamo::client(Some(&moto)).await,
+        counted: chat_shared::store::dynamo::client(Some(&proxy.endpoint())).await,
+        proxy,
+    }
+}
+
 /// Ids come from blocks reserved with one counter write each (`ID_BLOCK_SIZE`), not from one
 /// counter write per insert: 25 users created concurrently with blocks of 10 write the counter
 /// 3 times; their ids are unique and the counter covers them all.
@@ -169,13 +189,9 @@ on_every_backend!(
 async fn ids_come_from_blocks_with_one_counter_write_each() {
     use chat_shared::store::dynamo::DynamoUserStore;
     use chat_shared::store::{Created, UserStore};
-    let moto = chat_tests::moto_endpoint();
-    let proxy = chat_tests::CountingProxy::start(chat_tests::endpoint_port(&moto));
-    let table = chat_tests::unique_table();
-    let admin = chat_shared::store::dynamo::client(Some(&moto)).await;
-    DynamoUserStore::new(admin, &table).create_table_if_missing().await.expect("table");
-    let client = chat_shared::store::dynamo::client(Some(&proxy.endpoint())).await;
-    let store = DynamoUserStore::new(client, &table).with_id_blocks(10);
+    let CountedMoto { table, direct, counted, proxy } = counted_moto().await;
+    DynamoUserStore::new(direct.clone(), &table).create_table_if_missing().await.expect("table");
+    let store = DynamoUserStore::new(counted, &table).with_id_blocks(10);
     let new_user = |i: usize| chat_tests::plain_user(&format!("block{i:03}"));
     let mut ids = Vec::new();
     // Sequential: concurrent misses may each reserve a block (gaps, never duplicates).
@@ -192,7 +208,7 @@ async fn ids_come_from_blocks_with_one_counter_write_each() {
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "increasing within and across this environment's blocks");
     assert!(store.highest_id().await.expect("highest") >= *ids.last().expect("ids"), "the counter covers every id");
     // Another environment's block never overlaps.
-    let other = DynamoUserStore::new(chat_shared::store::dynamo::client(Some(&moto)).await, &table).with_id_blocks(10);
+    let other = DynamoUserStore::new(direct, &table).with_id_blocks(10);
     let Created::Created(next) = other.create(new_user(99), None).await.expect("create") else { panic!("created") };
     assert!(next.id > 30, "a fresh block after the three reserved: {}", next.id);
 }
@@ -204,12 +220,9 @@ async fn ids_come_from_blocks_with_one_counter_write_each() {
 async fn social_reads_are_bounded_by_their_answer() {
     use chat_shared::store::dynamo_social::DynamoSocialStore;
     use chat_shared::store::{FriendRemarks, SocialStore};
-    let moto = chat_tests::moto_endpoint();
-    let proxy = chat_tests::CountingProxy::start(chat_tests::endpoint_port(&moto));
-    let table = chat_tests::unique_table();
-    let admin = chat_shared::store::dynamo::client(Some(&moto)).await;
-    DynamoSocialStore::new(admin, &table).create_table_if_missing().await.expect("table");
-    let social = DynamoSocialStore::new(chat_shared::store::dynamo::client(Some(&proxy.endpoint())).await, &table);
+    let CountedMoto { table, direct, counted, proxy } = counted_moto().await;
+    DynamoSocialStore::new(direct, &table).create_table_if_missing().await.expect("table");
+    let social = DynamoSocialStore::new(counted, &table);
     let remarks = || FriendRemarks { decider_row: String::new(), applicant_row: String::new() };
     for other in 2..=25 {
         let app = social.apply(other, 1, "", 1).await.expect("apply").expect("new");
@@ -260,13 +273,9 @@ async fn social_reads_are_bounded_by_their_answer() {
 async fn the_admin_list_reads_its_page_not_the_index() {
     use chat_shared::store::dynamo::DynamoUserStore;
     use chat_shared::store::{Created, UserStore};
-    let moto = chat_tests::moto_endpoint();
-    let proxy = chat_tests::CountingProxy::start(chat_tests::endpoint_port(&moto));
-    let table = chat_tests::unique_table();
-    let admin = chat_shared::store::dynamo::client(Some(&moto)).await;
-    DynamoUserStore::new(admin, &table).create_table_if_missing().await.expect("table");
-    let client = chat_shared::store::dynamo::client(Some(&proxy.endpoint())).await;
-    let store = DynamoUserStore::new(client, &table).with_id_blocks(100);
+    let CountedMoto { table, direct, counted, proxy } = counted_moto().await;
+    DynamoUserStore::new(direct, &table).create_table_if_missing().await.expect("table");
+    let store = DynamoUserStore::new(counted, &table).with_id_blocks(100);
     let mut users = Vec::new();
     for i in 0..96 {
         let Created::Created(user) =
@@ -300,12 +309,9 @@ async fn group_reads_reuse_the_partition_until_its_version_moves() {
     use chat_shared::store::dynamo_group::DynamoGroupStore;
     use chat_shared::store::dynamo_social::DynamoSocialStore;
     use chat_shared::store::{GroupChange, GroupStore, Joined, NewGroup};
-    let moto = chat_tests::moto_endpoint();
-    let proxy = chat_tests::CountingProxy::start(chat_tests::endpoint_port(&moto));
-    let table = chat_tests::unique_table();
-    let direct = chat_shared::store::dynamo::client(Some(&moto)).await;
+    let CountedMoto { table, direct, counted, proxy } = counted_moto().await;
     DynamoSocialStore::new(direct.clone(), &table).create_table_if_missing().await.expect("table");
-    let sender = DynamoGroupStore::new(chat_shared::store::dynamo::client(Some(&proxy.endpoint())).await, &table);
+    let sender = DynamoGroupStore::new(counted, &table);
     let other = DynamoGroupStore::new(direct, &table);
     let members: Vec<i64> = (1..=40).collect();
     let new = NewGroup { user_id: 1, name: "群".into(), avatar: String::new(), members, now: 1 };

@@ -169,7 +169,8 @@ impl DynamoSocialStore {
         self
     }
 
-    /// Creates the table (`pk` + `sk`, `uid-index`, TTL) when it does not exist (chat-local, tests).
+    /// Creates the table (`pk` + `sk`, its three indexes, TTL) when it does not exist (chat-local,
+    /// tests).
     /// Deployed stacks get the same table from template.yaml.
     pub async fn create_table_if_missing(&self) -> AppResult<()> {
         if self.client.describe_table().table_name(&self.table).send().await.is_ok() {
@@ -177,26 +178,20 @@ impl DynamoSocialStore {
         }
         let attr = |name: &str, kind| AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build();
         let key_part = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
-        let keys_only = || Projection::builder().projection_type(ProjectionType::KeysOnly).build();
-        let uid_index = GlobalSecondaryIndex::builder()
-            .index_name(UID_INDEX)
-            .key_schema(key_part("uid", KeyType::Hash).map_err(AppError::internal)?)
-            .projection(keys_only())
-            .build()
-            .map_err(AppError::internal)?;
-        let flag_index = GlobalSecondaryIndex::builder()
-            .index_name(FLAG_INDEX)
-            .key_schema(key_part("flag", KeyType::Hash).map_err(AppError::internal)?)
-            .projection(keys_only())
-            .build()
-            .map_err(AppError::internal)?;
-        let list_index = GlobalSecondaryIndex::builder()
-            .index_name(LIST_INDEX)
-            .key_schema(key_part("list", KeyType::Hash).map_err(AppError::internal)?)
-            .key_schema(key_part("lid", KeyType::Range).map_err(AppError::internal)?)
-            .projection(keys_only())
-            .build()
-            .map_err(AppError::internal)?;
+        // Every index of this table projects keys only.
+        let index = |name: &str, hash: &str, range: Option<&str>| {
+            let mut index = GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key_part(hash, KeyType::Hash).map_err(AppError::internal)?)
+                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build());
+            if let Some(range) = range {
+                index = index.key_schema(key_part(range, KeyType::Range).map_err(AppError::internal)?);
+            }
+            index.build().map_err(AppError::internal)
+        };
+        let uid_index = index(UID_INDEX, "uid", None)?;
+        let flag_index = index(FLAG_INDEX, "flag", None)?;
+        let list_index = index(LIST_INDEX, "list", Some("lid"))?;
         self.client
             .create_table()
             .table_name(&self.table)
