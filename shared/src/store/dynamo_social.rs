@@ -94,6 +94,11 @@ fn json<T: serde::Serialize>(value: &T) -> AppResult<AttributeValue> {
     serde_json::to_string(value).map(s).map_err(AppError::internal)
 }
 
+/// The table keys (`pk`, `sk`) of index entries or items.
+fn keys_of(items: &[Item]) -> Vec<(String, String)> {
+    items.iter().filter_map(|i| Some((get_s(i, "pk")?, get_s(i, "sk")?))).collect()
+}
+
 fn pending_flag(to: i64) -> String {
     format!("pending#{to}")
 }
@@ -215,27 +220,8 @@ impl DynamoSocialStore {
 
     /// The keys (`pk`, `sk`) of every item that names `user_id` as its `uid` (spec 7.7).
     pub(super) async fn items_naming(&self, user_id: i64) -> AppResult<Vec<(String, String)>> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(UID_INDEX)
-                .key_condition_expression("#uid = :u")
-                .expression_attribute_names("#uid", "uid")
-                .expression_attribute_values(":u", n(user_id))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| dynamo_error("Query uid-index", e))?;
-            keys.extend(out.items().iter().filter_map(|i| Some((get_s(i, "pk")?, get_s(i, "sk")?))));
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(keys);
-            }
-        }
+        let (entries, _) = self.query_index(UID_INDEX, ("uid", n(user_id)), usize::MAX, false).await?;
+        Ok(keys_of(&entries))
     }
 
     /// Up to `max` entries of `index` under `key` (in `lid` order on `list-index`), and how many
@@ -243,7 +229,7 @@ impl DynamoSocialStore {
     async fn query_index(
         &self,
         index: &str,
-        (name, key): (&str, String),
+        (name, key): (&str, AttributeValue),
         max: usize,
         count_only: bool,
     ) -> AppResult<(Vec<Item>, u64)> {
@@ -257,7 +243,7 @@ impl DynamoSocialStore {
                 .index_name(index)
                 .key_condition_expression("#k = :k")
                 .expression_attribute_names("#k", name)
-                .expression_attribute_values(":k", s(&key))
+                .expression_attribute_values(":k", key.clone())
                 .set_select(count_only.then_some(Select::Count))
                 .limit((max.saturating_sub(counted as usize)).clamp(1, 1000) as i32)
                 .set_exclusive_start_key(start)
@@ -452,7 +438,7 @@ impl SocialStore for DynamoSocialStore {
 
     async fn count_pending_to(&self, to: i64) -> AppResult<u64> {
         // The sparse index holds pending applications only: decided ones cost nothing.
-        let (_, count) = self.query_index(FLAG_INDEX, ("flag", pending_flag(to)), usize::MAX, true).await?;
+        let (_, count) = self.query_index(FLAG_INDEX, ("flag", s(pending_flag(to))), usize::MAX, true).await?;
         Ok(count)
     }
 
@@ -540,20 +526,15 @@ impl SocialStore for DynamoSocialStore {
         // The index gives the page's keys in row-id order; the rows themselves are read
         // consistently, so a remark, a block or an unfriending just made shows at once.
         let wanted = offset.saturating_add(limit);
-        let (entries, _) = self.query_index(LIST_INDEX, ("list", friends_list(owner)), wanted, false).await?;
-        let keys = entries
-            .iter()
-            .skip(offset)
-            .take(limit)
-            .filter_map(|e| Some(key(get_s(e, "pk")?, get_s(e, "sk")?)))
-            .collect();
+        let (entries, _) = self.query_index(LIST_INDEX, ("list", s(friends_list(owner))), wanted, false).await?;
+        let keys = keys_of(&entries).into_iter().skip(offset).take(limit).map(|(pk, sk)| key(pk, sk)).collect();
         let mut rows: Vec<Friend> = self.batch_get(keys).await?.iter().map(row_of).collect::<AppResult<_>>()?;
         rows.sort_by_key(|r| r.id);
         Ok(rows)
     }
 
     async fn has_friend_to_chat(&self, owner: i64) -> AppResult<bool> {
-        let (_, count) = self.query_index(FLAG_INDEX, ("flag", chat_flag(owner)), 1, true).await?;
+        let (_, count) = self.query_index(FLAG_INDEX, ("flag", s(chat_flag(owner))), 1, true).await?;
         Ok(count > 0)
     }
 
@@ -585,11 +566,10 @@ impl SocialStore for DynamoSocialStore {
         // The applications between them are history only; the reservations above were what
         // blocked a new application. The pair's index entries name them; neither inbox is read.
         let (from_a, from_b) = tokio::try_join!(
-            self.query_index(LIST_INDEX, ("list", pair_list(a, b)), usize::MAX, false),
-            self.query_index(LIST_INDEX, ("list", pair_list(b, a)), usize::MAX, false),
+            self.query_index(LIST_INDEX, ("list", s(pair_list(a, b))), usize::MAX, false),
+            self.query_index(LIST_INDEX, ("list", s(pair_list(b, a))), usize::MAX, false),
         )?;
-        let doomed =
-            from_a.0.iter().chain(&from_b.0).filter_map(|i| Some((get_s(i, "pk")?, get_s(i, "sk")?))).collect();
+        let doomed = [keys_of(&from_a.0), keys_of(&from_b.0)].concat();
         self.delete_keys(doomed).await
     }
 
